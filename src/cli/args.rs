@@ -1,0 +1,295 @@
+//! The command line, as clap derive types, plus the rewrite that lets
+//! ecschedule's Go-style single-dash long flags (`-conf`, `-all`, `-out`) through.
+//! clap is used nowhere else.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "ecsched",
+    version,
+    about = "Manage Amazon ECS scheduled tasks (EventBridge rules and Scheduler schedules) as code",
+    after_help = "Exit codes: 0 success or no changes, 1 error, 2 changes present (--detailed-exitcode), 3 saved plan refused."
+)]
+pub struct Cli {
+    /// Config file (default: ecsched.yaml, else ecschedule.yaml, in the working directory).
+    #[arg(short = 'c', long = "conf", global = true, value_name = "FILE", env = "ECSCHED_CONFIG")]
+    pub conf: Option<PathBuf>,
+    /// AWS region (default: the config's region, then the AWS environment/profile).
+    #[arg(long, global = true, value_name = "REGION")]
+    pub region: Option<String>,
+    /// When to use colours (NO_COLOR is honoured).
+    #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
+    /// Print only data and errors.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+    /// More detail on stderr (-vv for AWS call traces).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}
+
+/// Which resources a command works on.
+#[derive(Debug, Clone, Default, Args)]
+pub struct Selection {
+    /// Every rule and schedule in the config.
+    #[arg(long)]
+    pub all: bool,
+    /// A rule by name (repeatable).
+    #[arg(long = "rule", value_name = "NAME")]
+    pub rules: Vec<String>,
+    /// A schedule by name (repeatable).
+    #[arg(long = "schedule", value_name = "NAME")]
+    pub schedules: Vec<String>,
+}
+
+/// Flags ecschedule had that ecsched accepts for compatibility.
+#[derive(Debug, Clone, Default, Args)]
+pub struct CompatFlags {
+    /// Same as --color never (ecschedule compatibility).
+    #[arg(long = "no-color")]
+    pub no_color: bool,
+    /// Accepted for ecschedule compatibility; reads are always parallel.
+    #[arg(long, value_name = "N", hide = true)]
+    pub parallel: Option<usize>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Render and check the config (no AWS calls); --next N prints fire times.
+    Validate {
+        /// Print the next N fire times of every rule and schedule.
+        #[arg(long, value_name = "N")]
+        next: Option<usize>,
+    },
+    /// Print the config after templates, with defaults filled in (no AWS calls).
+    Render {
+        /// JSON instead of YAML.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print the JSON Schema of the config (or of `show --json` with --plan).
+    Schema {
+        /// The schema of the plan JSON document.
+        #[arg(long)]
+        plan: bool,
+    },
+    /// Print YAML of every rule and schedule that targets a cluster.
+    Dump {
+        /// ECS cluster name or ARN (default: the config's cluster).
+        #[arg(long)]
+        cluster: Option<String>,
+        /// Top-level role to write (default: the config's role).
+        #[arg(long)]
+        role: Option<String>,
+    },
+    /// Show the difference between the config and AWS.
+    Diff {
+        #[command(flatten)]
+        selection: Selection,
+        /// Also show managed resources the config no longer declares.
+        #[arg(long)]
+        prune: bool,
+        /// Unified diff on stdout.
+        #[arg(short = 'u', long = "unified")]
+        unified: bool,
+        /// Exit 2 when there are changes.
+        #[arg(long = "detailed-exitcode")]
+        detailed_exitcode: bool,
+        /// Accepted for ecschedule compatibility: validation always runs.
+        #[arg(long, hide = true)]
+        validate: bool,
+        #[command(flatten)]
+        compat: CompatFlags,
+    },
+    /// Compute the change set; with -out, save it as a plan file.
+    Plan {
+        #[command(flatten)]
+        selection: Selection,
+        /// Delete managed resources the config no longer declares.
+        #[arg(long)]
+        prune: bool,
+        /// Write the plan file here.
+        #[arg(long = "out", value_name = "FILE")]
+        out: Option<PathBuf>,
+        /// Exit 2 when there are changes.
+        #[arg(long = "detailed-exitcode")]
+        detailed_exitcode: bool,
+        /// Print the plan as JSON (the `show --json` document).
+        #[arg(long)]
+        json: bool,
+        /// Do not mask secret-looking environment values.
+        #[arg(long = "show-sensitive")]
+        show_sensitive: bool,
+    },
+    /// Apply a saved plan file, or plan and apply in one step.
+    Apply {
+        /// A plan file written by `plan -out`.
+        #[arg(value_name = "PLANFILE")]
+        plan_file: Option<PathBuf>,
+        #[command(flatten)]
+        selection: Selection,
+        /// Delete managed resources the config no longer declares.
+        #[arg(long)]
+        prune: bool,
+        /// Show what would change; write nothing.
+        #[arg(long = "dry-run")]
+        dry_run: bool,
+        /// Do not ask for confirmation on a terminal.
+        #[arg(long = "auto-approve")]
+        auto_approve: bool,
+        /// Unified diff format (ecschedule compatibility).
+        #[arg(short = 'u', long = "unified")]
+        unified: bool,
+        #[command(flatten)]
+        compat: CompatFlags,
+    },
+    /// Show a saved plan file.
+    Show {
+        /// The plan file.
+        #[arg(value_name = "PLANFILE")]
+        plan_file: PathBuf,
+        /// The versioned JSON document (schemas/plan.schema.json).
+        #[arg(long)]
+        json: bool,
+        /// Do not mask secret-looking environment values.
+        #[arg(long = "show-sensitive")]
+        show_sensitive: bool,
+    },
+    /// Run a rule's or schedule's task now, with the parameters the schedule uses.
+    Run {
+        /// The rule to run.
+        #[arg(long, value_name = "NAME")]
+        rule: Option<String>,
+        /// The schedule to run.
+        #[arg(long, value_name = "NAME")]
+        schedule: Option<String>,
+        /// Wait until the task stops; exit with the essential container's exit code.
+        #[arg(long)]
+        wait: bool,
+        /// Give up waiting after this long (e.g. 30m, 90s).
+        #[arg(long, value_name = "DURATION", default_value = "1h")]
+        timeout: String,
+        /// Print what would be run; start nothing.
+        #[arg(long = "dry-run")]
+        dry_run: bool,
+    },
+    /// Remove one managed rule or schedule.
+    Delete {
+        /// The rule to delete.
+        #[arg(long, value_name = "NAME")]
+        rule: Option<String>,
+        /// The schedule to delete.
+        #[arg(long, value_name = "NAME")]
+        schedule: Option<String>,
+        /// Do not ask for confirmation on a terminal.
+        #[arg(long = "auto-approve")]
+        auto_approve: bool,
+        /// Delete even if it is not managed for this trackingId.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Print a shell completion script.
+    Completion {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+}
+
+/// Every long flag name any command accepts.
+fn long_flags() -> Vec<String> {
+    fn walk(cmd: &clap::Command, out: &mut Vec<String>) {
+        for a in cmd.get_arguments() {
+            if let Some(l) = a.get_long() {
+                out.push(l.to_string());
+            }
+        }
+        for s in cmd.get_subcommands() {
+            walk(s, out);
+        }
+    }
+    let mut out = vec!["help".to_string(), "version".to_string()];
+    walk(&Cli::command(), &mut out);
+    out
+}
+
+/// Rewrites Go-style `-conf x` / `-all` / `-out=f` into `--conf x` / ... when
+/// the name is one of our long flags; everything else passes through.
+pub fn normalize_go_flags(args: Vec<OsString>) -> Vec<OsString> {
+    let longs = long_flags();
+    let mut out = Vec::with_capacity(args.len());
+    let mut rest = false;
+    for (i, arg) in args.into_iter().enumerate() {
+        if i == 0 || rest {
+            out.push(arg);
+            continue;
+        }
+        let Some(s) = arg.to_str() else {
+            out.push(arg);
+            continue;
+        };
+        if s == "--" {
+            rest = true;
+            out.push(arg);
+            continue;
+        }
+        if let Some(body) = s.strip_prefix('-')
+            && !body.starts_with('-')
+            && body.len() > 1
+        {
+            let name = body.split('=').next().unwrap_or(body);
+            if longs.iter().any(|l| l == name) {
+                out.push(OsString::from(format!("-{s}")));
+                continue;
+            }
+        }
+        out.push(arg);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn norm(args: &[&str]) -> Vec<String> {
+        normalize_go_flags(args.iter().map(OsString::from).collect())
+            .into_iter()
+            .map(|s| s.into_string().unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn go_style_flags_become_long_flags() {
+        assert_eq!(
+            norm(&["ecsched", "-conf", "x.yaml", "diff", "-all", "-u"]),
+            ["ecsched", "--conf", "x.yaml", "diff", "--all", "-u"]
+        );
+        assert_eq!(
+            norm(&["ecsched", "plan", "-all", "-prune", "-out", "plan.bin"]),
+            ["ecsched", "plan", "--all", "--prune", "--out", "plan.bin"]
+        );
+        assert_eq!(norm(&["e", "apply", "-dry-run", "-rule=x"]), ["e", "apply", "--dry-run", "--rule=x"]);
+        assert_eq!(norm(&["e", "-c", "f", "validate", "-q"]), ["e", "-c", "f", "validate", "-q"]);
+        assert_eq!(norm(&["e", "-version"]), ["e", "--version"]);
+        // values that merely look like flags are left alone
+        assert_eq!(norm(&["e", "run", "--rule", "-x"]), ["e", "run", "--rule", "-x"]);
+    }
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,817 @@
+//! The `plugins:` list of a config file (ecschedule/ecspresso compatible):
+//! `tfstate` (Terraform state lookups) and `ssm` (SSM Parameter Store), each
+//! with an optional `func_prefix`, and the template functions they provide.
+//!
+//! Anything that lives in AWS is fetched through [`RemoteSource`], which the
+//! aws layer implements; this module never talks to AWS itself.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::fmt;
+use std::path::Path;
+use std::sync::{Mutex, PoisonError};
+
+use serde_json::{Map, Value};
+
+use super::tfstate::{TfState, TfStateError, TfStateLocation, go_number, to_template_string};
+
+/// Fetches things that live in AWS. Implemented by the aws module (which
+/// blocks on its runtime, hence sync); tests use an in-memory fake.
+pub trait RemoteSource: Send + Sync {
+    /// The bytes of an S3 object. The implementation finds the bucket's
+    /// region itself (a tfstate bucket often lives in another region).
+    fn s3_get_object(&self, bucket: &str, key: &str) -> Result<Vec<u8>, String>;
+    /// An SSM parameter, decrypted (`WithDecryption=true`).
+    fn ssm_get_parameter(&self, name: &str) -> Result<SsmParameter, String>;
+}
+
+/// An SSM parameter as returned by `GetParameter`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SsmParameter {
+    pub kind: SsmParameterKind,
+    pub value: String,
+}
+
+/// The type of an SSM parameter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SsmParameterKind {
+    String,
+    SecureString,
+    StringList,
+}
+
+impl fmt::Display for SsmParameterKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            SsmParameterKind::String => "String",
+            SsmParameterKind::SecureString => "SecureString",
+            SsmParameterKind::StringList => "StringList",
+        })
+    }
+}
+
+/// One entry of the `plugins:` list.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PluginSpec {
+    /// `tfstate` or `ssm`, matched case-insensitively.
+    pub name: String,
+    pub config: Map<String, Value>,
+    /// Prepended to every function the plugin provides (`first_` gives
+    /// `first_tfstate`, `first_tfstatef`).
+    pub func_prefix: String,
+}
+
+impl PluginSpec {
+    /// Reads one entry of the `plugins:` list; `index` is its position in
+    /// the list (for messages).
+    pub fn from_value(value: &Value, index: usize) -> Result<PluginSpec, PluginError> {
+        let invalid = |reason: &str| PluginError::InvalidEntry {
+            index,
+            reason: reason.to_owned(),
+        };
+        let Some(obj) = value.as_object() else {
+            return Err(invalid(
+                "expected a mapping with name, config and func_prefix",
+            ));
+        };
+        let name = match obj.get("name") {
+            Some(Value::String(s)) if !s.trim().is_empty() => s.trim().to_owned(),
+            _ => return Err(invalid("name is required and must be a string")),
+        };
+        let config = match obj.get("config") {
+            None | Some(Value::Null) => Map::new(),
+            Some(Value::Object(m)) => m.clone(),
+            Some(_) => return Err(invalid("config must be a mapping")),
+        };
+        let func_prefix = match obj.get("func_prefix") {
+            None | Some(Value::Null) => String::new(),
+            Some(Value::String(s)) => s.clone(),
+            Some(_) => return Err(invalid("func_prefix must be a string")),
+        };
+        Ok(PluginSpec {
+            name,
+            config,
+            func_prefix,
+        })
+    }
+}
+
+/// Why the `plugins:` list could not be loaded. `plugin_index` says which
+/// entry of the list is at fault.
+#[derive(Debug, thiserror::Error)]
+pub enum PluginError {
+    #[error("plugins[{index}]: {reason}")]
+    InvalidEntry { index: usize, reason: String },
+    #[error("plugin \"{name}\" is not available (expected tfstate or ssm)")]
+    NotAvailable { index: usize, name: String },
+    #[error("tfstate plugin requires path or url for tfstate location")]
+    MissingLocation { index: usize },
+    #[error("tfstate plugin requires {key} for tfstate location as a string")]
+    LocationNotAString { index: usize, key: &'static str },
+    #[error("{source}")]
+    TfState {
+        index: usize,
+        #[source]
+        source: TfStateError,
+    },
+    #[error(
+        "tfstate {location}: reading it needs AWS access (S3), which this command does not use; use a local path to work offline"
+    )]
+    NeedsAws { index: usize, location: String },
+    #[error(
+        "template function \"{function}\" already exists; set func_prefix on the {plugin} plugin"
+    )]
+    DuplicateFunction {
+        index: usize,
+        function: String,
+        plugin: String,
+    },
+}
+
+impl PluginError {
+    /// The position in the `plugins:` list of the entry at fault.
+    pub fn plugin_index(&self) -> usize {
+        match self {
+            PluginError::InvalidEntry { index, .. }
+            | PluginError::NotAvailable { index, .. }
+            | PluginError::MissingLocation { index }
+            | PluginError::LocationNotAString { index, .. }
+            | PluginError::TfState { index, .. }
+            | PluginError::NeedsAws { index, .. }
+            | PluginError::DuplicateFunction { index, .. } => *index,
+        }
+    }
+}
+
+/// The name of the function that calls any plugin function by name:
+/// `{{ plugin "first_tfstate" "aws_x.y.id" }}` (ecschedule's way to call
+/// prefixed functions).
+pub const PLUGIN_CALL: &str = "plugin";
+
+/// The template-function names a plugin kind provides (before the prefix).
+const TFSTATE_FUNC: &str = "tfstate";
+const TFSTATEF_FUNC: &str = "tfstatef";
+const SSM_FUNC: &str = "ssm";
+
+/// Whether `name` looks like a plugin function (`plugin`, or ends in
+/// `tfstate`, `tfstatef` or `ssm`, as ecschedule's placeholders do): such
+/// calls are resolved only once the `plugins:` list is loaded.
+pub fn is_plugin_function_name(name: &str) -> bool {
+    name == PLUGIN_CALL
+        || name.ends_with(TFSTATE_FUNC)
+        || name.ends_with(TFSTATEF_FUNC)
+        || name.ends_with(SSM_FUNC)
+}
+
+/// Loaded plugins: tfstate states keyed by function name
+/// (`<prefix>tfstate`), ssm function names, and a per-name SSM cache.
+pub struct Plugins<'r> {
+    tfstates: BTreeMap<String, TfState>,
+    ssm_functions: BTreeSet<String>,
+    remote: Option<&'r dyn RemoteSource>,
+    ssm_cache: Mutex<HashMap<String, Result<SsmParameter, String>>>,
+}
+
+impl fmt::Debug for Plugins<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Plugins")
+            .field("tfstates", &self.tfstates.keys().collect::<Vec<_>>())
+            .field("ssm_functions", &self.ssm_functions)
+            .field("remote", &self.remote.is_some())
+            .finish()
+    }
+}
+
+impl<'r> Plugins<'r> {
+    /// Loads every plugin of the list: reads each tfstate once (local files
+    /// relative to `config_dir`, else `cwd`; S3 through `remote`) and
+    /// registers the function names. `ssm` is always available; without a
+    /// remote source, calling it fails with a message saying AWS access is
+    /// needed.
+    pub fn load(
+        specs: &[PluginSpec],
+        config_dir: &Path,
+        cwd: &Path,
+        remote: Option<&'r dyn RemoteSource>,
+    ) -> Result<Plugins<'r>, PluginError> {
+        let mut plugins = Plugins {
+            tfstates: BTreeMap::new(),
+            ssm_functions: BTreeSet::new(),
+            remote,
+            ssm_cache: Mutex::new(HashMap::new()),
+        };
+        // Functions declared so far (the default `ssm` is not in here: a
+        // declared plugin may replace it).
+        let mut declared: BTreeSet<String> = BTreeSet::new();
+        let mut claim = |index: usize, function: String, plugin: &str| {
+            if declared.insert(function.clone()) {
+                Ok(function)
+            } else {
+                Err(PluginError::DuplicateFunction {
+                    index,
+                    function,
+                    plugin: plugin.to_owned(),
+                })
+            }
+        };
+        for (index, spec) in specs.iter().enumerate() {
+            match spec.name.to_ascii_lowercase().as_str() {
+                "tfstate" => {
+                    let name = claim(index, format!("{}{TFSTATE_FUNC}", spec.func_prefix), "tfstate")?;
+                    claim(index, format!("{}{TFSTATEF_FUNC}", spec.func_prefix), "tfstate")?;
+                    let state = load_tfstate(index, spec, config_dir, cwd, remote)?;
+                    plugins.tfstates.insert(name, state);
+                }
+                "ssm" => {
+                    let name = claim(index, format!("{}{SSM_FUNC}", spec.func_prefix), "ssm")?;
+                    plugins.ssm_functions.insert(name);
+                }
+                _ => {
+                    return Err(PluginError::NotAvailable {
+                        index,
+                        name: spec.name.clone(),
+                    });
+                }
+            }
+        }
+        // Like ecspresso's default plugins: `ssm` needs no declaration.
+        if !declared.contains(SSM_FUNC) {
+            plugins.ssm_functions.insert(SSM_FUNC.to_owned());
+        }
+        Ok(plugins)
+    }
+
+    /// Every function name the plugins provide, sorted (`plugin` excluded).
+    pub fn function_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .tfstates
+            .keys()
+            .flat_map(|n| [n.clone(), format!("{n}f")])
+            .chain(self.ssm_functions.iter().cloned())
+            .collect();
+        names.sort();
+        names
+    }
+
+    /// Whether `name` is a function the plugins provide (or `plugin`).
+    pub fn is_function(&self, name: &str) -> bool {
+        name == PLUGIN_CALL || self.resolve(name).is_some()
+    }
+
+    /// Calls a plugin function with evaluated template arguments and
+    /// returns the text to insert, or a message for the template error.
+    pub fn call(&self, name: &str, args: &[Value]) -> Result<String, String> {
+        if name == PLUGIN_CALL {
+            let Some((target, rest)) = args.split_first() else {
+                return Err(
+                    "plugin: expected the name of a plugin function, e.g. plugin \"first_tfstate\" \"ADDRESS\""
+                        .to_owned(),
+                );
+            };
+            let Some(target) = target.as_str() else {
+                return Err("plugin: the function name must be a string".to_owned());
+            };
+            if target == PLUGIN_CALL || self.resolve(target).is_none() {
+                return Err(format!(
+                    "plugin: \"{target}\" is not a plugin function (available: {})",
+                    self.function_names().join(", ")
+                ));
+            }
+            return self.call(target, rest);
+        }
+        match self.resolve(name) {
+            Some(Func::Tfstate(state)) => {
+                let [addr] = args else {
+                    return Err(format!(
+                        "{name}: expected 1 argument (ADDRESS), got {}",
+                        args.len()
+                    ));
+                };
+                let addr = text_arg(name, 1, addr)?;
+                lookup_tfstate(state, &addr)
+            }
+            Some(Func::Tfstatef(state)) => {
+                let Some((format, rest)) = args.split_first() else {
+                    return Err(format!("{name}: expected a format and its arguments"));
+                };
+                let format = text_arg(name, 1, format)?;
+                let addr = go_sprintf(&format, rest).map_err(|e| format!("{name}: {e}"))?;
+                lookup_tfstate(state, &addr)
+            }
+            Some(Func::Ssm) => self.ssm(name, args),
+            None => Err(format!("function \"{name}\" is not defined")),
+        }
+    }
+
+    fn resolve(&self, name: &str) -> Option<Func<'_>> {
+        if let Some(state) = self.tfstates.get(name) {
+            return Some(Func::Tfstate(state));
+        }
+        if let Some(state) = name.strip_suffix('f').and_then(|n| self.tfstates.get(n)) {
+            return Some(Func::Tfstatef(state));
+        }
+        self.ssm_functions.contains(name).then_some(Func::Ssm)
+    }
+
+    fn ssm(&self, func: &str, args: &[Value]) -> Result<String, String> {
+        let (name, index) = match args {
+            [name] => (text_arg(func, 1, name)?, None),
+            [name, index] => (text_arg(func, 1, name)?, Some(index_arg(func, index)?)),
+            _ => {
+                return Err(format!(
+                    "{func}: expected 1 or 2 arguments (NAME [INDEX]), got {}",
+                    args.len()
+                ));
+            }
+        };
+        let Some(remote) = self.remote else {
+            return Err(format!(
+                "ssm parameter \"{name}\" cannot be read: SSM lookups need AWS access, which this command does not use"
+            ));
+        };
+        let param = {
+            let mut cache = self.ssm_cache.lock().unwrap_or_else(PoisonError::into_inner);
+            cache
+                .entry(name.clone())
+                .or_insert_with(|| remote.ssm_get_parameter(&name))
+                .clone()
+        };
+        let param = param.map_err(|e| format!("ssm parameter \"{name}\": {e}"))?;
+        match (param.kind, index) {
+            (SsmParameterKind::String | SsmParameterKind::SecureString, None) => Ok(param.value),
+            (SsmParameterKind::String | SsmParameterKind::SecureString, Some(i)) => Err(format!(
+                "ssm parameter \"{name}\" is a {} and takes no index (got {i})",
+                param.kind
+            )),
+            (SsmParameterKind::StringList, None) => Err(format!(
+                "ssm parameter \"{name}\" is a StringList: pass a 0-based index, e.g. {func} \"{name}\" 0"
+            )),
+            (SsmParameterKind::StringList, Some(i)) => {
+                let values: Vec<&str> = param.value.split(',').collect();
+                values.get(i).map(|v| (*v).to_owned()).ok_or_else(|| {
+                    format!(
+                        "ssm parameter \"{name}\": index {i} is out of range (the StringList has {} values; indexes start at 0)",
+                        values.len()
+                    )
+                })
+            }
+        }
+    }
+}
+
+enum Func<'a> {
+    Tfstate(&'a TfState),
+    Tfstatef(&'a TfState),
+    Ssm,
+}
+
+fn lookup_tfstate(state: &TfState, addr: &str) -> Result<String, String> {
+    // tfstate-lookup turns single quotes into double quotes first, so that
+    // `aws_x.y['k'].id` can be written inside a double-quoted argument.
+    let addr = addr.replace('\'', "\"");
+    state
+        .lookup(&addr)
+        .map(|v| to_template_string(&v))
+        .ok_or_else(|| format!("{addr} is not found in tfstate"))
+}
+
+fn load_tfstate(
+    index: usize,
+    spec: &PluginSpec,
+    config_dir: &Path,
+    cwd: &Path,
+    remote: Option<&dyn RemoteSource>,
+) -> Result<TfState, PluginError> {
+    let present = |key: &str| spec.config.get(key).filter(|v| !v.is_null());
+    // ecschedule: `path` wins over `url`.
+    let location = if let Some(path) = present("path") {
+        let path = path
+            .as_str()
+            .ok_or(PluginError::LocationNotAString { index, key: "path" })?;
+        TfStateLocation::from_path(path, config_dir, cwd)
+    } else if let Some(url) = present("url") {
+        let url = url
+            .as_str()
+            .ok_or(PluginError::LocationNotAString { index, key: "url" })?;
+        TfStateLocation::from_url(url, config_dir, cwd)
+            .map_err(|source| PluginError::TfState { index, source })?
+    } else {
+        return Err(PluginError::MissingLocation { index });
+    };
+    read_state(index, &location, remote, true)
+}
+
+fn read_state(
+    index: usize,
+    location: &TfStateLocation,
+    remote: Option<&dyn RemoteSource>,
+    follow_backend: bool,
+) -> Result<TfState, PluginError> {
+    let tf = |source| PluginError::TfState { index, source };
+    let source_name = location.to_string();
+    match location {
+        TfStateLocation::File(path) => {
+            let bytes = std::fs::read(path).map_err(|cause| {
+                tf(TfStateError::Read {
+                    source_name: source_name.clone(),
+                    cause,
+                })
+            })?;
+            if follow_backend {
+                // `.terraform/terraform.tfstate` points at the real state;
+                // the workspace is in `environment` beside it.
+                let workspace = path
+                    .parent()
+                    .map(|dir| dir.join("environment"))
+                    .and_then(|p| std::fs::read_to_string(p).ok())
+                    .unwrap_or_default();
+                if let Some(remote_location) =
+                    TfState::backend_location(&bytes, &source_name, &workspace).map_err(tf)?
+                {
+                    return read_state(index, &remote_location, remote, false);
+                }
+            }
+            TfState::from_slice(&bytes, &source_name).map_err(tf)
+        }
+        TfStateLocation::S3 { bucket, key } => {
+            let Some(remote) = remote else {
+                return Err(PluginError::NeedsAws {
+                    index,
+                    location: source_name,
+                });
+            };
+            let bytes = remote
+                .s3_get_object(bucket, key)
+                .map_err(|cause| {
+                    tf(TfStateError::Fetch {
+                        source_name: source_name.clone(),
+                        cause,
+                    })
+                })?;
+            TfState::from_slice(&bytes, &source_name).map_err(tf)
+        }
+    }
+}
+
+/// A string argument; numbers and booleans are taken as their text.
+fn text_arg(func: &str, position: usize, v: &Value) -> Result<String, String> {
+    match v {
+        Value::String(s) => Ok(s.clone()),
+        Value::Number(n) => Ok(go_number(n)),
+        Value::Bool(b) => Ok(b.to_string()),
+        other => Err(format!(
+            "{func}: argument {position} must be a string, got {}",
+            to_template_string(other)
+        )),
+    }
+}
+
+fn index_arg(func: &str, v: &Value) -> Result<usize, String> {
+    let parsed = match v {
+        Value::Number(n) => n.as_u64().and_then(|n| usize::try_from(n).ok()),
+        Value::String(s) => s.trim().parse::<usize>().ok(),
+        _ => None,
+    };
+    parsed.ok_or_else(|| {
+        format!(
+            "{func}: the index must be a non-negative integer, got {}",
+            to_template_string(v)
+        )
+    })
+}
+
+/// Go's `fmt.Sprintf` for the verbs addresses use: `%s`, `%v`, `%d`, `%q`
+/// and `%%` (flags and widths are accepted and ignored). A missing or extra
+/// argument is an error rather than Go's `%!s(MISSING)` text.
+fn go_sprintf(format: &str, args: &[Value]) -> Result<String, String> {
+    let mut out = String::new();
+    let mut next = 0;
+    let mut chars = format.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c != '%' {
+            out.push(c);
+            continue;
+        }
+        // Skip flags, width and precision.
+        while chars
+            .peek()
+            .is_some_and(|c| matches!(c, '+' | '-' | '#' | ' ' | '0'..='9' | '.'))
+        {
+            chars.next();
+        }
+        let Some(verb) = chars.next() else {
+            return Err(format!("format \"{format}\" ends with a lone %"));
+        };
+        if verb == '%' {
+            out.push('%');
+            continue;
+        }
+        let Some(arg) = args.get(next) else {
+            return Err(format!(
+                "format \"{format}\" needs more than the {} argument(s) given",
+                args.len()
+            ));
+        };
+        next += 1;
+        match verb {
+            's' | 'v' => out.push_str(&to_template_string(arg)),
+            'd' => match arg {
+                Value::Number(n) if n.is_i64() || n.is_u64() => out.push_str(&n.to_string()),
+                Value::String(s) if s.trim().parse::<i64>().is_ok() => out.push_str(s.trim()),
+                other => {
+                    return Err(format!(
+                        "%d needs an integer, got {}",
+                        to_template_string(other)
+                    ));
+                }
+            },
+            'q' => {
+                out.push('"');
+                out.push_str(&super::tfstate::go_json_escape(&to_template_string(arg)));
+                out.push('"');
+            }
+            other => return Err(format!("unsupported verb %{other} in format \"{format}\"")),
+        }
+    }
+    if next < args.len() {
+        return Err(format!(
+            "format \"{format}\" uses {next} argument(s) but {} were given",
+            args.len()
+        ));
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+    use std::path::PathBuf;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// In-memory AWS: S3 objects and SSM parameters, counting SSM calls.
+    #[derive(Default)]
+    struct FakeRemote {
+        objects: HashMap<(String, String), Vec<u8>>,
+        params: HashMap<String, SsmParameter>,
+        ssm_calls: AtomicUsize,
+    }
+
+    impl RemoteSource for FakeRemote {
+        fn s3_get_object(&self, bucket: &str, key: &str) -> Result<Vec<u8>, String> {
+            self.objects
+                .get(&(bucket.to_owned(), key.to_owned()))
+                .cloned()
+                .ok_or_else(|| format!("NoSuchKey: s3://{bucket}/{key}"))
+        }
+        fn ssm_get_parameter(&self, name: &str) -> Result<SsmParameter, String> {
+            self.ssm_calls.fetch_add(1, Ordering::SeqCst);
+            self.params
+                .get(name)
+                .cloned()
+                .ok_or_else(|| "ParameterNotFound".to_owned())
+        }
+    }
+
+    fn testdata() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata")
+    }
+
+    fn spec(name: &str, config: Value, prefix: &str) -> PluginSpec {
+        PluginSpec {
+            name: name.to_owned(),
+            config: config.as_object().cloned().unwrap_or_default(),
+            func_prefix: prefix.to_owned(),
+        }
+    }
+
+    fn fake_ssm() -> FakeRemote {
+        let mut remote = FakeRemote::default();
+        for (name, kind, value) in [
+            ("/app/plain", SsmParameterKind::String, "hello"),
+            ("/app/secret", SsmParameterKind::SecureString, "s3cr3t"),
+            ("/app/list", SsmParameterKind::StringList, "a,b,c"),
+        ] {
+            remote.params.insert(
+                name.to_owned(),
+                SsmParameter {
+                    kind,
+                    value: value.to_owned(),
+                },
+            );
+        }
+        remote
+    }
+
+    #[test]
+    fn tfstate_with_relative_path_and_plugin_call_form() {
+        let specs = [
+            spec("tfstate", json!({"path": "tfstate/seed-prod.tfstate"}), ""),
+            spec("TFState", json!({"url": "tfstate/seed-prod.tfstate"}), "second_"),
+        ];
+        let plugins = Plugins::load(&specs, &testdata(), Path::new("/nonexistent"), None)
+            .expect("load");
+        assert_eq!(
+            plugins.function_names(),
+            ["second_tfstate", "second_tfstatef", "ssm", "tfstate", "tfstatef"]
+        );
+        assert_eq!(
+            plugins.call("tfstate", &[json!("module.network.aws_security_group.ecs.id")]),
+            Ok("sg-03d360a9d98c40504".to_owned())
+        );
+        assert_eq!(
+            plugins.call(
+                "plugin",
+                &[
+                    json!("second_tfstate"),
+                    json!("module.network.module.vpc.aws_subnet.private[1].id")
+                ]
+            ),
+            Ok("subnet-03f653bcc55408971".to_owned())
+        );
+        assert_eq!(
+            plugins.call(
+                "second_tfstatef",
+                &[json!("module.ecs.aws_cloudwatch_log_group.main['%s'].retention_in_days"), json!("nginx")]
+            ),
+            Ok("14".to_owned())
+        );
+        assert_eq!(
+            plugins.call(
+                "tfstatef",
+                &[json!("module.network.module.vpc.aws_subnet.private[%d].id"), json!(0)]
+            ),
+            Ok("subnet-039cb8363ae3f2b74".to_owned())
+        );
+        assert_eq!(
+            plugins.call("tfstate", &[json!("module.x.aws_subnet.y.id")]),
+            Err("module.x.aws_subnet.y.id is not found in tfstate".to_owned())
+        );
+        let e = plugins
+            .call("plugin", &[json!("third_tfstate"), json!("x")])
+            .expect_err("unknown");
+        assert!(e.contains("\"third_tfstate\" is not a plugin function"), "{e}");
+        assert!(e.contains("second_tfstate"), "{e}");
+    }
+
+    #[test]
+    fn tfstate_from_s3_through_the_remote_source() {
+        let mut remote = FakeRemote::default();
+        let bytes = std::fs::read(testdata().join("tfstate/seed-prod.tfstate")).expect("fixture");
+        remote.objects.insert(
+            (
+                "t3-kato-terraform-backend-osaka".to_owned(),
+                "prod/terraform.tfstate".to_owned(),
+            ),
+            bytes,
+        );
+        let specs = [spec(
+            "tfstate",
+            json!({"url": "s3://t3-kato-terraform-backend-osaka/prod/terraform.tfstate"}),
+            "",
+        )];
+        let plugins = Plugins::load(&specs, Path::new("."), Path::new("."), Some(&remote))
+            .expect("load");
+        assert_eq!(
+            plugins.call("tfstate", &[json!("module.network.module.vpc.aws_subnet.private[0].id")]),
+            Ok("subnet-039cb8363ae3f2b74".to_owned())
+        );
+
+        let e = Plugins::load(&specs, Path::new("."), Path::new("."), None).expect_err("offline");
+        assert!(e.to_string().contains("needs AWS access"), "{e}");
+        let missing = [spec("tfstate", json!({"url": "s3://b/missing.tfstate"}), "")];
+        let e = Plugins::load(&missing, Path::new("."), Path::new("."), Some(&remote))
+            .expect_err("missing");
+        assert_eq!(
+            e.to_string(),
+            "tfstate s3://b/missing.tfstate: cannot fetch the state: NoSuchKey: s3://b/missing.tfstate"
+        );
+    }
+
+    #[test]
+    fn plugin_list_errors() {
+        let load = |specs: &[PluginSpec]| {
+            Plugins::load(specs, &testdata(), Path::new("/nonexistent"), None)
+                .expect_err("error")
+        };
+        let e = load(&[spec("tfstate", json!({}), "")]);
+        assert_eq!(
+            e.to_string(),
+            "tfstate plugin requires path or url for tfstate location"
+        );
+        let e = load(&[spec("ssm", json!({}), ""), spec("cloudformation", json!({}), "")]);
+        assert_eq!(
+            e.to_string(),
+            "plugin \"cloudformation\" is not available (expected tfstate or ssm)"
+        );
+        assert_eq!(e.plugin_index(), 1);
+        let path = json!({"path": "tfstate/seed-prod.tfstate"});
+        let e = load(&[spec("tfstate", path.clone(), ""), spec("tfstate", path, "")]);
+        assert_eq!(
+            e.to_string(),
+            "template function \"tfstate\" already exists; set func_prefix on the tfstate plugin"
+        );
+        let e = load(&[spec("tfstate", json!({"path": 3}), "")]);
+        assert!(e.to_string().contains("requires path"), "{e}");
+        let e = load(&[spec("tfstate", json!({"path": "nope/x.tfstate"}), "")]);
+        let msg = e.to_string();
+        assert!(msg.starts_with("tfstate "), "{msg}");
+        assert!(msg.contains("nope/x.tfstate: cannot read the file"), "{msg}");
+        let e = load(&[spec("tfstate", json!({"url": "https://example.com/x"}), "")]);
+        assert!(e.to_string().contains("not supported yet"), "{e}");
+
+        assert!(PluginSpec::from_value(&json!("tfstate"), 0).is_err());
+        assert!(PluginSpec::from_value(&json!({"config": {}}), 0).is_err());
+        assert_eq!(
+            PluginSpec::from_value(
+                &json!({"name": "tfstate", "config": {"path": "x"}, "func_prefix": "p_"}),
+                0
+            )
+            .expect("spec"),
+            spec("tfstate", json!({"path": "x"}), "p_")
+        );
+    }
+
+    #[test]
+    fn ssm_index_semantics() {
+        let remote = fake_ssm();
+        let plugins = Plugins::load(&[], Path::new("."), Path::new("."), Some(&remote)).expect("load");
+        assert_eq!(plugins.call("ssm", &[json!("/app/plain")]), Ok("hello".to_owned()));
+        assert_eq!(plugins.call("ssm", &[json!("/app/secret")]), Ok("s3cr3t".to_owned()));
+        let e = plugins.call("ssm", &[json!("/app/plain"), json!(0)]).expect_err("index");
+        assert!(e.contains("is a String and takes no index"), "{e}");
+        let e = plugins.call("ssm", &[json!("/app/secret"), json!(1)]).expect_err("index");
+        assert!(e.contains("is a SecureString and takes no index"), "{e}");
+        let e = plugins.call("ssm", &[json!("/app/list")]).expect_err("no index");
+        assert!(e.contains("StringList: pass a 0-based index"), "{e}");
+        assert_eq!(plugins.call("ssm", &[json!("/app/list"), json!(0)]), Ok("a".to_owned()));
+        assert_eq!(plugins.call("ssm", &[json!("/app/list"), json!(2)]), Ok("c".to_owned()));
+        let e = plugins.call("ssm", &[json!("/app/list"), json!(3)]).expect_err("range");
+        assert!(e.contains("index 3 is out of range (the StringList has 3 values"), "{e}");
+        let e = plugins.call("ssm", &[json!("/app/list"), json!(-1)]).expect_err("negative");
+        assert!(e.contains("non-negative integer"), "{e}");
+        let e = plugins.call("ssm", &[json!("/nope")]).expect_err("missing");
+        assert_eq!(e, "ssm parameter \"/nope\": ParameterNotFound");
+        // One GetParameter per name.
+        assert_eq!(remote.ssm_calls.load(Ordering::SeqCst), 4);
+    }
+
+    #[test]
+    fn ssm_with_prefix_and_without_aws() {
+        let remote = fake_ssm();
+        let specs = [spec("SSM", json!({}), "aws_")];
+        let plugins = Plugins::load(&specs, Path::new("."), Path::new("."), Some(&remote)).expect("load");
+        assert_eq!(plugins.function_names(), ["aws_ssm", "ssm"]);
+        assert_eq!(plugins.call("aws_ssm", &[json!("/app/list"), json!(1)]), Ok("b".to_owned()));
+        assert_eq!(
+            plugins.call("plugin", &[json!("aws_ssm"), json!("/app/plain")]),
+            Ok("hello".to_owned())
+        );
+
+        let offline = Plugins::load(&[], Path::new("."), Path::new("."), None).expect("load");
+        assert!(offline.is_function("ssm"));
+        let e = offline.call("ssm", &[json!("/app/plain")]).expect_err("offline");
+        assert_eq!(
+            e,
+            "ssm parameter \"/app/plain\" cannot be read: SSM lookups need AWS access, which this command does not use"
+        );
+    }
+
+    #[test]
+    fn local_backend_block_is_followed_to_s3() {
+        let dir = std::env::temp_dir().join(format!("ecsched-plugin-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("mkdir");
+        std::fs::write(
+            dir.join("terraform.tfstate"),
+            r#"{"version": 3, "backend": {"type": "s3", "config": {"bucket": "b", "key": "k.tfstate"}}}"#,
+        )
+        .expect("write");
+        std::fs::write(dir.join("environment"), "prod").expect("write");
+        let mut remote = FakeRemote::default();
+        remote.objects.insert(
+            ("b".to_owned(), "env:/prod/k.tfstate".to_owned()),
+            br#"{"version": 4, "outputs": {"x": {"value": "from-s3", "type": "string"}}}"#.to_vec(),
+        );
+        let specs = [spec("tfstate", json!({"path": "terraform.tfstate"}), "")];
+        let plugins = Plugins::load(&specs, &dir, Path::new("/nonexistent"), Some(&remote));
+        std::fs::remove_dir_all(&dir).ok();
+        let plugins = plugins.expect("load");
+        assert_eq!(plugins.call("tfstate", &[json!("output.x")]), Ok("from-s3".to_owned()));
+    }
+
+    #[test]
+    fn sprintf_like_go() {
+        assert_eq!(
+            go_sprintf("aws_subnet.ecs['%s'].id", &[json!("web")]),
+            Ok("aws_subnet.ecs['web'].id".to_owned())
+        );
+        assert_eq!(go_sprintf("a[%d].b %v %%", &[json!(2), json!(true)]), Ok("a[2].b true %".to_owned()));
+        assert_eq!(go_sprintf("a[%q]", &[json!("k")]), Ok("a[\"k\"]".to_owned()));
+        assert!(go_sprintf("%s %s", &[json!("x")]).is_err());
+        assert!(go_sprintf("%s", &[json!("x"), json!("y")]).is_err());
+        assert!(go_sprintf("%d", &[json!("x")]).is_err());
+        assert!(is_plugin_function_name("first_tfstate"));
+        assert!(is_plugin_function_name("tfstatef"));
+        assert!(is_plugin_function_name("plugin"));
+        assert!(!is_plugin_function_name("must_env"));
+    }
+}

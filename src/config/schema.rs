@@ -1,0 +1,164 @@
+//! JSON Schema validation of a parsed config against the schema generated
+//! from `raw` (checked in as `schemas/ecsched.schema.json`; a test fails when
+//! that file is stale). Turns validator errors into diagnostics with
+//! file:line:column, a readable key path and "did you mean" hints.
+
+use std::sync::OnceLock;
+
+use serde_json::Value;
+
+use super::error::{Diagnostic, suggest};
+use super::raw::config_schema;
+use super::yaml::PosIndex;
+
+fn validator() -> Option<&'static (Value, jsonschema::Validator)> {
+    static V: OnceLock<Option<(Value, jsonschema::Validator)>> = OnceLock::new();
+    V.get_or_init(|| {
+        let schema = config_schema();
+        let v = jsonschema::draft202012::new(&schema).ok()?;
+        Some((schema, v))
+    })
+    .as_ref()
+}
+
+/// `/rules/0/taskCount` → `rules[0].taskCount`.
+pub fn human_path(pointer: &str) -> String {
+    let mut out = String::new();
+    for token in pointer.split('/').skip(1) {
+        let token = token.replace("~1", "/").replace("~0", "~");
+        if token.chars().all(|c| c.is_ascii_digit()) && !token.is_empty() {
+            out.push_str(&format!("[{token}]"));
+        } else {
+            if !out.is_empty() {
+                out.push('.');
+            }
+            out.push_str(&token);
+        }
+    }
+    if out.is_empty() {
+        "top level".to_string()
+    } else {
+        out
+    }
+}
+
+/// `rule "NAME"` / `schedule "NAME"` for a pointer inside rules/schedules.
+pub fn resource_label(value: &Value, pointer: &str) -> Option<String> {
+    let mut parts = pointer.split('/').skip(1);
+    let list = parts.next()?;
+    let idx: usize = parts.next()?.parse().ok()?;
+    let kind = match list {
+        "rules" => "rule",
+        "schedules" => "schedule",
+        _ => return None,
+    };
+    let item = value.get(list)?.get(idx)?;
+    match item.get("name").and_then(Value::as_str) {
+        Some(name) => Some(format!("{kind} \"{name}\"")),
+        None => Some(format!("{list}[{idx}]")),
+    }
+}
+
+fn allowed_properties<'a>(schema: &'a Value, schema_path: &str) -> Vec<&'a str> {
+    let parent = schema_path
+        .strip_suffix("/additionalProperties")
+        .unwrap_or(schema_path);
+    schema
+        .pointer(parent)
+        .and_then(|s| s.get("properties"))
+        .and_then(Value::as_object)
+        .map(|m| m.keys().map(String::as_str).collect())
+        .unwrap_or_default()
+}
+
+/// Validates `value`; returns every problem, sorted by position.
+pub fn check(file: &str, value: &Value, index: &PosIndex) -> Vec<Diagnostic> {
+    let Some((schema, validator)) = validator() else {
+        return vec![Diagnostic::new(
+            file,
+            None,
+            "internal error: the built-in config schema does not compile",
+        )];
+    };
+    let mut out = Vec::new();
+    for err in validator.iter_errors(value) {
+        let pointer = err.instance_path().to_string();
+        let label = resource_label(value, &pointer)
+            .map(|l| format!("{l}: "))
+            .unwrap_or_default();
+        match err.kind() {
+            jsonschema::error::ValidationErrorKind::AdditionalProperties { unexpected } => {
+                let allowed = allowed_properties(schema, &err.schema_path().to_string());
+                for key in unexpected {
+                    let child = format!("{pointer}/{}", super::yaml::escape_pointer_token(key));
+                    let within = if pointer.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" in {}", human_path(&pointer))
+                    };
+                    out.push(
+                        Diagnostic::new(
+                            file,
+                            index.key_pos(&child),
+                            format!("{label}unknown key \"{key}\"{within}"),
+                        )
+                        .with_hint(suggest(key, allowed.iter().copied())),
+                    );
+                }
+            }
+            _ => {
+                out.push(Diagnostic::new(
+                    file,
+                    index.value_pos(&pointer),
+                    format!("{label}{}: {}", human_path(&pointer), err),
+                ));
+            }
+        }
+    }
+    out.sort_by_key(|d| d.pos.map(|p| (p.line, p.column)));
+    out.dedup();
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::yaml;
+
+    fn diags(text: &str) -> Vec<String> {
+        let doc = yaml::parse(text).unwrap();
+        check("f.yaml", &doc.value, &doc.index)
+            .iter()
+            .map(ToString::to_string)
+            .collect()
+    }
+
+    #[test]
+    fn unknown_key_has_position_and_hint() {
+        let d = diags("cluster: c\nrules:\n- name: r\n  scheduleExpression: rate(1 day)\n  launchType: FARGATE\n");
+        assert_eq!(
+            d,
+            vec![
+                "f.yaml:5:3: rule \"r\": unknown key \"launchType\" in rules[0] (did you mean `launch_type`?)"
+            ]
+        );
+    }
+
+    #[test]
+    fn wrong_type_names_path() {
+        let d = diags("rules:\n- name: r\n  scheduleExpression: rate(1 day)\n  taskCount: many\n");
+        assert_eq!(d.len(), 1, "{d:?}");
+        assert!(d[0].starts_with("f.yaml:4:14: rule \"r\": rules[0].taskCount: "), "{d:?}");
+    }
+
+    #[test]
+    fn checked_in_schema_is_current() {
+        let want = serde_json::to_string_pretty(&config_schema()).unwrap() + "\n";
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/schemas/ecsched.schema.json");
+        let have = std::fs::read_to_string(path).unwrap_or_default();
+        assert!(
+            have == want,
+            "schemas/ecsched.schema.json is stale: run `cargo run -- schema > schemas/ecsched.schema.json`"
+        );
+    }
+}

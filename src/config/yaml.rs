@@ -1,0 +1,260 @@
+//! Parses rendered YAML (or JSON, which is YAML) into a `serde_json::Value`
+//! together with an index from JSON Pointer to source line/column, so that
+//! schema and semantic errors can name `file:line:column`. Strict YAML 1.2
+//! booleans (`on`/`no` stay strings); duplicate keys are errors. No I/O.
+
+use std::collections::HashMap;
+use std::fmt;
+
+use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde_json::{Map, Number, Value};
+use serde_saphyr::Spanned;
+
+/// A 1-based line/column position in the rendered file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Pos {
+    pub line: usize,
+    pub column: usize,
+}
+
+/// Where each node of the document sits: JSON Pointer → position of the value,
+/// and (for mapping entries) of the key.
+#[derive(Debug, Default, Clone)]
+pub struct PosIndex {
+    values: HashMap<String, Pos>,
+    keys: HashMap<String, Pos>,
+}
+
+impl PosIndex {
+    /// Position of the value at `pointer`, or of the nearest ancestor that has one.
+    pub fn value_pos(&self, pointer: &str) -> Option<Pos> {
+        let mut p = pointer.to_string();
+        loop {
+            if let Some(pos) = self.values.get(&p) {
+                return Some(*pos);
+            }
+            match p.rfind('/') {
+                Some(i) => p.truncate(i),
+                None => return None,
+            }
+        }
+    }
+
+    /// Position of the mapping key whose value is at `pointer` (falls back to the value).
+    pub fn key_pos(&self, pointer: &str) -> Option<Pos> {
+        self.keys
+            .get(pointer)
+            .copied()
+            .or_else(|| self.value_pos(pointer))
+    }
+}
+
+/// A parsed document.
+#[derive(Debug)]
+pub struct Document {
+    pub value: Value,
+    pub index: PosIndex,
+}
+
+/// A YAML syntax error with its position.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SyntaxError {
+    pub pos: Option<Pos>,
+    pub message: String,
+}
+
+enum Node {
+    Null,
+    Bool(bool),
+    Number(Number),
+    Str(String),
+    Seq(Vec<Spanned<Node>>),
+    Map(Vec<(Spanned<String>, Spanned<Node>)>),
+}
+
+impl<'de> Deserialize<'de> for Node {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(NodeVisitor)
+    }
+}
+
+struct NodeVisitor;
+
+impl<'de> Visitor<'de> for NodeVisitor {
+    type Value = Node;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("any YAML value")
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<Node, E> {
+        Ok(Node::Null)
+    }
+    fn visit_none<E: de::Error>(self) -> Result<Node, E> {
+        Ok(Node::Null)
+    }
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Node, D::Error> {
+        Node::deserialize(d)
+    }
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Node, E> {
+        Ok(Node::Bool(v))
+    }
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Node, E> {
+        Ok(Node::Number(v.into()))
+    }
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Node, E> {
+        Ok(Node::Number(v.into()))
+    }
+    fn visit_i128<E: de::Error>(self, v: i128) -> Result<Node, E> {
+        i64::try_from(v)
+            .map(|v| Node::Number(v.into()))
+            .map_err(|_| E::custom(format!("integer {v} is out of range")))
+    }
+    fn visit_u128<E: de::Error>(self, v: u128) -> Result<Node, E> {
+        u64::try_from(v)
+            .map(|v| Node::Number(v.into()))
+            .map_err(|_| E::custom(format!("integer {v} is out of range")))
+    }
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Node, E> {
+        Number::from_f64(v)
+            .map(Node::Number)
+            .ok_or_else(|| E::custom(format!("number {v} cannot be represented")))
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Node, E> {
+        Ok(Node::Str(v.to_string()))
+    }
+    fn visit_string<E: de::Error>(self, v: String) -> Result<Node, E> {
+        Ok(Node::Str(v))
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut a: A) -> Result<Node, A::Error> {
+        let mut items = Vec::new();
+        while let Some(item) = a.next_element::<Spanned<Node>>()? {
+            items.push(item);
+        }
+        Ok(Node::Seq(items))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut a: A) -> Result<Node, A::Error> {
+        let mut entries = Vec::new();
+        while let Some(key) = a.next_key::<Spanned<String>>()? {
+            let value = a.next_value::<Spanned<Node>>()?;
+            entries.push((key, value));
+        }
+        Ok(Node::Map(entries))
+    }
+}
+
+fn pos_of(loc: &serde_saphyr::Location) -> Pos {
+    Pos {
+        line: loc.line() as usize,
+        column: loc.column() as usize,
+    }
+}
+
+/// Escapes a key for use in a JSON Pointer (RFC 6901).
+pub fn escape_pointer_token(key: &str) -> String {
+    key.replace('~', "~0").replace('/', "~1")
+}
+
+fn convert(node: Spanned<Node>, pointer: &str, index: &mut PosIndex) -> Value {
+    let pos = pos_of(&node.referenced);
+    if pos.line > 0 {
+        index.values.insert(pointer.to_string(), pos);
+    }
+    match node.value {
+        Node::Null => Value::Null,
+        Node::Bool(b) => Value::Bool(b),
+        Node::Number(n) => Value::Number(n),
+        Node::Str(s) => Value::String(s),
+        Node::Seq(items) => Value::Array(
+            items
+                .into_iter()
+                .enumerate()
+                .map(|(i, item)| convert(item, &format!("{pointer}/{i}"), index))
+                .collect(),
+        ),
+        Node::Map(entries) => {
+            let mut map = Map::new();
+            for (key, value) in entries {
+                let child = format!("{pointer}/{}", escape_pointer_token(&key.value));
+                let kpos = pos_of(&key.referenced);
+                if kpos.line > 0 {
+                    index.keys.insert(child.clone(), kpos);
+                }
+                let v = convert(value, &child, index);
+                map.insert(key.value, v);
+            }
+            Value::Object(map)
+        }
+    }
+}
+
+/// Parses one YAML/JSON document. An empty document is `null`.
+pub fn parse(text: &str) -> Result<Document, SyntaxError> {
+    if text.trim().is_empty() {
+        return Ok(Document {
+            value: Value::Null,
+            index: PosIndex::default(),
+        });
+    }
+    let opts = serde_saphyr::options! {
+        strict_booleans: true,
+        leading_zero_numbers_as_strings: true,
+    };
+    let node: Spanned<Node> =
+        serde_saphyr::from_str_with_options(text, opts).map_err(|e| syntax_error(&e))?;
+    let mut index = PosIndex::default();
+    let value = convert(node, "", &mut index);
+    Ok(Document { value, index })
+}
+
+fn syntax_error(e: &serde_saphyr::Error) -> SyntaxError {
+    let pos = e.location().map(|l| pos_of(&l)).filter(|p| p.line > 0);
+    // serde-saphyr's Display may include a source snippet over several lines;
+    // keep the first line, without its own "line N column M" prefix.
+    let full = e.to_string();
+    let first = full.lines().next().unwrap_or("invalid YAML").trim();
+    let message = strip_location_prefix(first).to_string();
+    SyntaxError { pos, message }
+}
+
+fn strip_location_prefix(s: &str) -> &str {
+    let s = s.strip_prefix("error: ").unwrap_or(s);
+    if let Some(rest) = s.strip_prefix("line ")
+        && let Some(i) = rest.find(": ")
+    {
+        return &rest[i + 2..];
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn indexes_keys_and_values() {
+        let doc = parse("region: x\nrules:\n- name: a\n  taskCount: 2\n").unwrap();
+        assert_eq!(doc.value["rules"][0]["taskCount"], 2);
+        assert_eq!(doc.index.key_pos("/rules/0/taskCount").unwrap().line, 4);
+        assert_eq!(doc.index.value_pos("/rules/0/name").unwrap().line, 3);
+        assert_eq!(doc.index.value_pos("/rules/0/nope/deeper").unwrap().line, 3);
+    }
+
+    #[test]
+    fn strict_booleans_and_leading_zeros() {
+        let doc = parse("a: on\nb: 0755\nc: true\n").unwrap();
+        assert_eq!(doc.value["a"], "on");
+        assert_eq!(doc.value["b"], "0755");
+        assert_eq!(doc.value["c"], true);
+    }
+
+    #[test]
+    fn duplicate_keys_are_errors_with_position() {
+        let err = parse("a: 1\na: 2\n").unwrap_err();
+        assert_eq!(err.pos.map(|p| p.line), Some(2), "{err:?}");
+    }
+
+    #[test]
+    fn empty_is_null() {
+        assert_eq!(parse("# only a comment\n").map(|d| d.value).ok(), None.or(Some(Value::Null)));
+    }
+}

@@ -1,0 +1,12 @@
+//! ecsched: Amazon ECS scheduled tasks (EventBridge rules and EventBridge
+//! Scheduler schedules) as code, with a plan → saved plan file → apply workflow.
+//! `run` is the whole program; `main.rs` only calls it.
+
+pub mod cli;
+pub mod config;
+pub mod error;
+pub mod model;
+pub mod output;
+pub mod plan;
+
+pub use cli::run;

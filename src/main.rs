@@ -1,0 +1,3 @@
+fn main() {
+    std::process::exit(ecsched::run(std::env::args_os()));
+}

@@ -1,0 +1,382 @@
+//! Builds the desired state from a validated config: defaults filled in
+//! (ecschedule's: role `ecsEventsRole`, taskCount 1, target id = rule name,
+//! trackingId = cluster) and every name resolved to an ARN. Assumes
+//! `config::validate` passed; whatever it cannot express is reported, not guessed.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, NaiveDateTime, Utc};
+
+use super::{
+    AccountContext, AwsVpc, CapacityProviderItem, ContainerOverride, DesiredState, EcsTarget,
+    PlacementConstraint, PlacementStrategy, RetryPolicy, Rule, Schedule, State, Target,
+    TaskOverrides, TypedValue, arn,
+};
+use crate::config::raw::{
+    ActionAfterCompletion, AssignPublicIp, FlexibleTimeWindowMode, LaunchType, RawConfig,
+    RawContainerOverride, RawRetryPolicy, RawRule, RawSchedule, RawTarget, RawTypedValue,
+    ScheduleState,
+};
+
+/// The ECS-target part common to rules, `targets:` entries and schedules.
+pub(crate) struct TargetFields<'a> {
+    pub task_definition: &'a Option<String>,
+    pub task_count: Option<i64>,
+    pub task_override: &'a Option<crate::config::raw::RawTaskOverride>,
+    pub container_overrides: &'a Option<Vec<RawContainerOverride>>,
+    pub role: &'a Option<String>,
+    pub group: &'a Option<String>,
+    pub capacity_provider_strategy:
+        &'a Option<Vec<crate::config::raw::RawCapacityProviderStrategyItem>>,
+    pub launch_type: Option<LaunchType>,
+    pub platform_version: &'a Option<String>,
+    pub network_configuration: &'a Option<crate::config::raw::RawNetworkConfiguration>,
+    pub dead_letter_config: &'a Option<crate::config::raw::RawDeadLetterConfig>,
+    pub propagate_tags: &'a Option<String>,
+    pub retry_policy: &'a Option<RawRetryPolicy>,
+    pub placement_constraints: &'a Option<Vec<crate::config::raw::RawPlacementConstraint>>,
+    pub placement_strategy: &'a Option<Vec<crate::config::raw::RawPlacementStrategy>>,
+    pub enable_ecs_managed_tags: Option<bool>,
+    pub enable_execute_command: Option<bool>,
+    pub task_tags: &'a Option<BTreeMap<String, String>>,
+    pub reference_id: &'a Option<String>,
+}
+
+macro_rules! target_fields {
+    ($x:expr) => {
+        TargetFields {
+            task_definition: &$x.task_definition,
+            task_count: $x.task_count,
+            task_override: &$x.task_override,
+            container_overrides: &$x.container_overrides,
+            role: &$x.role,
+            group: &$x.group,
+            capacity_provider_strategy: &$x.capacity_provider_strategy,
+            launch_type: $x.launch_type,
+            platform_version: &$x.platform_version,
+            network_configuration: &$x.network_configuration,
+            dead_letter_config: &$x.dead_letter_config,
+            propagate_tags: &$x.propagate_tags,
+            retry_policy: &$x.retry_policy,
+            placement_constraints: &$x.placement_constraints,
+            placement_strategy: &$x.placement_strategy,
+            enable_ecs_managed_tags: $x.enable_ecs_managed_tags,
+            enable_execute_command: $x.enable_execute_command,
+            task_tags: &$x.task_tags,
+            reference_id: &$x.reference_id,
+        }
+    };
+}
+pub(crate) use target_fields;
+
+impl TargetFields<'_> {
+    /// True when no target field at all is set (a rule using only `targets:`).
+    pub fn is_empty(&self) -> bool {
+        self.task_definition.is_none()
+            && self.task_count.is_none()
+            && self.task_override.is_none()
+            && self.container_overrides.is_none()
+            && self.group.is_none()
+            && self.capacity_provider_strategy.is_none()
+            && self.launch_type.is_none()
+            && self.platform_version.is_none()
+            && self.network_configuration.is_none()
+            && self.dead_letter_config.is_none()
+            && self.propagate_tags.is_none()
+            && self.retry_policy.is_none()
+            && self.placement_constraints.is_none()
+            && self.placement_strategy.is_none()
+            && self.enable_ecs_managed_tags.is_none()
+            && self.enable_execute_command.is_none()
+            && self.task_tags.is_none()
+            && self.reference_id.is_none()
+    }
+}
+
+fn non_empty(s: &Option<String>) -> Option<String> {
+    s.clone().filter(|s| !s.is_empty())
+}
+
+fn i32_of(v: i64) -> i32 {
+    i32::try_from(v).unwrap_or(if v < 0 { i32::MIN } else { i32::MAX })
+}
+
+fn typed(v: &Option<Vec<RawTypedValue>>) -> Vec<TypedValue> {
+    v.iter()
+        .flatten()
+        .map(|t| TypedValue {
+            kind: t.kind.clone(),
+            value: t.value.clone(),
+        })
+        .collect()
+}
+
+pub(crate) fn retry_policy(r: &Option<RawRetryPolicy>) -> RetryPolicy {
+    let d = RetryPolicy::default();
+    match r {
+        None => d,
+        Some(r) => RetryPolicy {
+            maximum_retry_attempts: r
+                .maximum_retry_attempts
+                .map_or(d.maximum_retry_attempts, i32_of),
+            maximum_event_age_in_seconds: r
+                .maximum_event_age_in_seconds
+                .map_or(d.maximum_event_age_in_seconds, i32_of),
+        },
+    }
+}
+
+pub(crate) fn launch_type_str(l: LaunchType) -> &'static str {
+    match l {
+        LaunchType::Fargate => "FARGATE",
+        LaunchType::Ec2 => "EC2",
+        LaunchType::External => "EXTERNAL",
+    }
+}
+
+/// Builds the ECS target; `default_role` is the top-level role (or `ecsEventsRole`).
+pub(crate) fn ecs_target(
+    f: &TargetFields<'_>,
+    cluster_arn: &str,
+    default_role: &str,
+    ctx: &AccountContext,
+) -> EcsTarget {
+    let role = non_empty(f.role).unwrap_or_else(|| default_role.to_string());
+    let overrides = TaskOverrides {
+        cpu: f.task_override.as_ref().and_then(|t| non_empty(&t.cpu)),
+        memory: f.task_override.as_ref().and_then(|t| non_empty(&t.memory)),
+        task_role_arn: f
+            .task_override
+            .as_ref()
+            .and_then(|t| non_empty(&t.task_role_arn)),
+        execution_role_arn: f
+            .task_override
+            .as_ref()
+            .and_then(|t| non_empty(&t.execution_role_arn)),
+        ephemeral_storage_gib: f
+            .task_override
+            .as_ref()
+            .and_then(|t| t.ephemeral_storage.as_ref())
+            .map(|e| i32_of(e.size_in_gib)),
+        containers: f
+            .container_overrides
+            .iter()
+            .flatten()
+            .map(|c| ContainerOverride {
+                name: c.name.clone(),
+                command: c.command.clone().filter(|v| !v.is_empty()),
+                environment: c.environment.clone().unwrap_or_default(),
+                environment_files: typed(&c.environment_files),
+                resource_requirements: typed(&c.resource_requirements),
+                cpu: c.cpu.map(i32_of),
+                memory: c.memory.map(i32_of),
+                memory_reservation: c.memory_reservation.map(i32_of),
+            })
+            .collect(),
+    };
+    EcsTarget {
+        cluster_arn: cluster_arn.to_string(),
+        role_arn: arn::role(&role, ctx),
+        task_definition_arn: f
+            .task_definition
+            .as_deref()
+            .map(|t| arn::task_definition(t, ctx))
+            .unwrap_or_default(),
+        task_count: f.task_count.map_or(1, |c| i32_of(c.max(1))),
+        launch_type: f.launch_type.map(|l| launch_type_str(l).to_string()),
+        platform_version: non_empty(f.platform_version),
+        group: non_empty(f.group),
+        capacity_provider_strategy: f
+            .capacity_provider_strategy
+            .iter()
+            .flatten()
+            .map(|c| CapacityProviderItem {
+                capacity_provider: c.capacity_provider.clone(),
+                base: c.base.map_or(0, i32_of),
+                weight: c.weight.map_or(0, i32_of),
+            })
+            .collect(),
+        network: f.network_configuration.as_ref().map(|n| {
+            let v = &n.aws_vpc_configuration;
+            AwsVpc {
+                subnets: v.subnets.clone(),
+                security_groups: v.security_groups.clone().unwrap_or_default(),
+                assign_public_ip: match v.assign_public_ip {
+                    Some(AssignPublicIp::Enabled) => "ENABLED",
+                    _ => "DISABLED",
+                }
+                .to_string(),
+            }
+        }),
+        propagate_tags: non_empty(f.propagate_tags),
+        enable_ecs_managed_tags: f.enable_ecs_managed_tags.unwrap_or(false),
+        enable_execute_command: f.enable_execute_command.unwrap_or(false),
+        placement_constraints: f
+            .placement_constraints
+            .iter()
+            .flatten()
+            .map(|p| PlacementConstraint {
+                kind: p.kind.clone(),
+                expression: non_empty(&p.expression),
+            })
+            .collect(),
+        placement_strategy: f
+            .placement_strategy
+            .iter()
+            .flatten()
+            .map(|p| PlacementStrategy {
+                kind: p.kind.clone(),
+                field: non_empty(&p.field),
+            })
+            .collect(),
+        task_tags: f.task_tags.clone().unwrap_or_default(),
+        reference_id: non_empty(f.reference_id),
+        overrides,
+    }
+}
+
+fn rule(r: &RawRule, cluster_arn: &str, default_role: &str, ctx: &AccountContext) -> Rule {
+    let inline = target_fields!(r);
+    let mut targets: Vec<Target> = match &r.targets {
+        Some(list) => list
+            .iter()
+            .enumerate()
+            .map(|(i, t): (usize, &RawTarget)| {
+                let f = target_fields!(t);
+                let id = non_empty(&t.target_id).unwrap_or_else(|| {
+                    if i == 0 {
+                        r.name.clone()
+                    } else {
+                        format!("{}-{}", r.name, i + 1)
+                    }
+                });
+                target(id, &f, cluster_arn, default_role, ctx)
+            })
+            .collect(),
+        None => vec![target(
+            non_empty(&r.target_id).unwrap_or_else(|| r.name.clone()),
+            &inline,
+            cluster_arn,
+            default_role,
+            ctx,
+        )],
+    };
+    targets.sort_by(|a, b| a.id.cmp(&b.id));
+    Rule {
+        name: r.name.clone(),
+        event_bus: non_empty(&r.event_bus_name)
+            .unwrap_or_else(|| super::DEFAULT_EVENT_BUS.to_string()),
+        description: r.description.clone().unwrap_or_default(),
+        schedule_expression: r.schedule_expression.trim().to_string(),
+        state: if r.disabled.unwrap_or(false) {
+            State::Disabled
+        } else {
+            State::Enabled
+        },
+        tags: r.tags.clone().unwrap_or_default(),
+        targets,
+    }
+}
+
+fn target(
+    id: String,
+    f: &TargetFields<'_>,
+    cluster_arn: &str,
+    default_role: &str,
+    ctx: &AccountContext,
+) -> Target {
+    Target {
+        id,
+        ecs: ecs_target(f, cluster_arn, default_role, ctx),
+        dead_letter_arn: f.dead_letter_config.as_ref().map(|d| arn::sqs(&d.sqs, ctx)),
+        retry_policy: retry_policy(f.retry_policy),
+    }
+}
+
+/// Normalises an ISO 8601 date to RFC 3339 UTC; a value without offset is UTC.
+pub fn normalize_date(s: &str) -> Option<String> {
+    let s = s.trim();
+    if let Ok(d) = DateTime::parse_from_rfc3339(s) {
+        return Some(
+            d.with_timezone(&Utc)
+                .format("%Y-%m-%dT%H:%M:%SZ")
+                .to_string(),
+        );
+    }
+    NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S")
+        .ok()
+        .map(|d| d.and_utc().format("%Y-%m-%dT%H:%M:%SZ").to_string())
+}
+
+fn schedule(
+    s: &RawSchedule,
+    cluster_arn: &str,
+    default_role: &str,
+    ctx: &AccountContext,
+) -> Schedule {
+    let f = target_fields!(s);
+    let window = s
+        .flexible_time_window
+        .as_ref()
+        .filter(|w| w.mode == FlexibleTimeWindowMode::Flexible)
+        .map(|w| w.maximum_window_in_minutes.map_or(0, i32_of));
+    Schedule {
+        name: s.name.clone(),
+        group: non_empty(&s.schedule_group).unwrap_or_else(|| super::DEFAULT_SCHEDULE_GROUP.to_string()),
+        description: s.description.clone().unwrap_or_default(),
+        schedule_expression: s.schedule_expression.trim().to_string(),
+        timezone: non_empty(&s.timezone).unwrap_or_else(|| "UTC".to_string()),
+        start_date: s.start_date.as_deref().and_then(normalize_date),
+        end_date: s.end_date.as_deref().and_then(normalize_date),
+        state: match s.state {
+            Some(ScheduleState::Disabled) => State::Disabled,
+            _ => State::Enabled,
+        },
+        flexible_window_minutes: window,
+        action_after_completion: match s.action_after_completion {
+            Some(ActionAfterCompletion::Delete) => "DELETE",
+            _ => "NONE",
+        }
+        .to_string(),
+        kms_key_arn: non_empty(&s.kms_key_arn),
+        ecs: ecs_target(&f, cluster_arn, default_role, ctx),
+        dead_letter_arn: s.dead_letter_config.as_ref().map(|d| arn::sqs(&d.sqs, ctx)),
+        retry_policy: retry_policy(&s.retry_policy),
+    }
+}
+
+/// The trackingId in effect: explicit, else the cluster (ecschedule's default).
+pub fn tracking_id(raw: &RawConfig) -> String {
+    raw.tracking_id
+        .clone()
+        .filter(|t| !t.is_empty())
+        .or_else(|| raw.cluster.clone())
+        .unwrap_or_default()
+}
+
+/// Builds the desired state. `ctx.region` must be the config's region.
+pub fn build(raw: &RawConfig, ctx: &AccountContext) -> DesiredState {
+    let cluster_arn = arn::cluster(raw.cluster.as_deref().unwrap_or_default(), ctx);
+    let default_role = non_empty(&raw.role).unwrap_or_else(|| super::DEFAULT_ROLE.to_string());
+    let mut rules: Vec<Rule> = raw
+        .rules
+        .iter()
+        .flatten()
+        .map(|r| rule(r, &cluster_arn, &default_role, ctx))
+        .collect();
+    rules.sort_by_key(|r| r.address());
+    let mut schedules: Vec<Schedule> = raw
+        .schedules
+        .iter()
+        .flatten()
+        .map(|s| schedule(s, &cluster_arn, &default_role, ctx))
+        .collect();
+    schedules.sort_by_key(|s| s.address());
+    DesiredState {
+        context: ctx.clone(),
+        cluster_arn,
+        tracking_id: tracking_id(raw),
+        rules,
+        schedules,
+    }
+}

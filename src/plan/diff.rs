@@ -1,0 +1,210 @@
+//! The change set, computed by a pure function from the desired state and the
+//! live state (as plan-local `LiveResource`s; this module never sees SDK types
+//! and never calls AWS). Ownership rules: prune deletes only resources managed
+//! for this trackingId; a same-named unmanaged resource is adopted, and said so.
+
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+
+use super::{Action, Fingerprint, PlanSelection, Resource, ResourceChange};
+use crate::model::{Address, DesiredState, Rule, Schedule};
+
+/// One live resource as the planner needs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LiveResource {
+    pub resource: Resource,
+    /// The tracking tag of the rule (or of a schedule's group).
+    pub tracking_id: Option<String>,
+    pub fingerprint: String,
+    /// Targets ecsched does not manage on this rule (kept untouched).
+    pub foreign_targets: Vec<String>,
+}
+
+/// Everything the planner decides.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ChangeSet {
+    pub changes: Vec<ResourceChange>,
+    pub fingerprints: Vec<Fingerprint>,
+    pub managed_seen: Vec<Address>,
+    /// Things the user should know that are not changes.
+    pub warnings: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DiffError {
+    #[error("no rule named \"{name}\" in the config{}", hint.as_deref().map(|h| format!(" ({h})")).unwrap_or_default())]
+    UnknownRule { name: String, hint: Option<String> },
+    #[error("no schedule named \"{name}\" in the config{}", hint.as_deref().map(|h| format!(" ({h})")).unwrap_or_default())]
+    UnknownSchedule { name: String, hint: Option<String> },
+    #[error("--prune needs --all: with a partial selection it would delete every other managed resource")]
+    PruneNeedsAll,
+    #[error("nothing selected: pass --all, --rule NAME or --schedule NAME")]
+    NothingSelected,
+}
+
+/// Inputs of `compute`.
+pub struct DiffInput<'a> {
+    pub desired: &'a DesiredState,
+    /// Rules whose config declares `tags:` (only then are tags compared).
+    pub rules_with_tags: &'a HashSet<String>,
+    pub live: &'a [LiveResource],
+    pub selection: &'a PlanSelection,
+}
+
+fn selected<'a>(input: &'a DiffInput<'a>) -> Result<(Vec<&'a Rule>, Vec<&'a Schedule>), DiffError> {
+    let sel = input.selection;
+    let d = input.desired;
+    if sel.prune && !sel.all {
+        return Err(DiffError::PruneNeedsAll);
+    }
+    if sel.all {
+        return Ok((d.rules.iter().collect(), d.schedules.iter().collect()));
+    }
+    if sel.rules.is_empty() && sel.schedules.is_empty() {
+        return Err(DiffError::NothingSelected);
+    }
+    let mut rules = Vec::new();
+    for name in &sel.rules {
+        let found: Vec<&Rule> = d.rules.iter().filter(|r| &r.name == name).collect();
+        if found.is_empty() {
+            return Err(DiffError::UnknownRule {
+                name: name.clone(),
+                hint: crate::config::error::suggest(name, d.rules.iter().map(|r| r.name.as_str())),
+            });
+        }
+        rules.extend(found);
+    }
+    let mut schedules = Vec::new();
+    for name in &sel.schedules {
+        let found: Vec<&Schedule> = d.schedules.iter().filter(|s| &s.name == name).collect();
+        if found.is_empty() {
+            return Err(DiffError::UnknownSchedule {
+                name: name.clone(),
+                hint: crate::config::error::suggest(
+                    name,
+                    d.schedules.iter().map(|s| s.name.as_str()),
+                ),
+            });
+        }
+        schedules.extend(found);
+    }
+    Ok((rules, schedules))
+}
+
+/// Computes the change set.
+pub fn compute(input: &DiffInput<'_>) -> Result<ChangeSet, DiffError> {
+    let (rules, schedules) = selected(input)?;
+    let tracking = &input.desired.tracking_id;
+    let live: BTreeMap<Address, &LiveResource> = input
+        .live
+        .iter()
+        .map(|l| (l.resource.address(), l))
+        .collect();
+    let mut out = ChangeSet::default();
+    let mut desired_addresses = BTreeSet::new();
+
+    let wanted: Vec<Resource> = rules
+        .into_iter()
+        .map(|r| Resource::Rule(r.clone()))
+        .chain(schedules.into_iter().map(|s| Resource::Schedule(s.clone())))
+        .collect();
+    for mut want in wanted {
+        let address = want.address();
+        desired_addresses.insert(address.clone());
+        let Some(have) = live.get(&address) else {
+            out.fingerprints.push(Fingerprint {
+                address: address.clone(),
+                digest: None,
+            });
+            out.changes.push(ResourceChange {
+                address,
+                action: Action::Create,
+                before: None,
+                after: Some(want),
+                adopts_unmanaged: false,
+                tag_only: false,
+                notes: Vec::new(),
+            });
+            continue;
+        };
+        // Tags are managed only where the config declares them.
+        if let (Resource::Rule(w), Resource::Rule(h)) = (&mut want, &have.resource)
+            && !input.rules_with_tags.contains(&w.name)
+        {
+            w.tags = h.tags.clone();
+        }
+        let is_default_group =
+            matches!(&address, Address::Schedule { group, .. } if group == crate::model::DEFAULT_SCHEDULE_GROUP);
+        let managed = have.tracking_id.as_deref() == Some(tracking.as_str());
+        // Schedules in the default group cannot carry a tracking tag.
+        let needs_tag = !managed && !is_default_group;
+        let same = want == have.resource;
+        if same && !needs_tag {
+            continue;
+        }
+        let mut notes = Vec::new();
+        if !have.foreign_targets.is_empty() {
+            notes.push(format!(
+                "targets not managed by ecsched are kept: {}",
+                have.foreign_targets.join(", ")
+            ));
+        }
+        let adopts = needs_tag && !is_default_group;
+        if adopts {
+            notes.push(match &have.tracking_id {
+                None => "exists but is not managed by ecsched/ecschedule (no ecschedule:tracking-id tag): it will be adopted".to_string(),
+                Some(other) => format!("is managed for trackingId \"{other}\": it will be taken over for \"{tracking}\""),
+            });
+        }
+        out.fingerprints.push(Fingerprint {
+            address: address.clone(),
+            digest: Some(have.fingerprint.clone()),
+        });
+        out.changes.push(ResourceChange {
+            address,
+            action: Action::Update,
+            before: Some(have.resource.clone()),
+            after: Some(want),
+            adopts_unmanaged: adopts,
+            tag_only: same,
+            notes,
+        });
+    }
+
+    if input.selection.prune {
+        for (address, have) in &live {
+            if have.tracking_id.as_deref() != Some(tracking.as_str()) {
+                continue;
+            }
+            if let Address::Schedule { group, .. } = address
+                && group == crate::model::DEFAULT_SCHEDULE_GROUP
+            {
+                continue;
+            }
+            out.managed_seen.push(address.clone());
+            if desired_addresses.contains(address) {
+                continue;
+            }
+            if !have.foreign_targets.is_empty() {
+                out.warnings.push(format!(
+                    "{address} is no longer in the config but also has targets ecsched does not manage ({}); it is not pruned",
+                    have.foreign_targets.join(", ")
+                ));
+                continue;
+            }
+            out.fingerprints.push(Fingerprint {
+                address: address.clone(),
+                digest: Some(have.fingerprint.clone()),
+            });
+            out.changes.push(ResourceChange {
+                address: address.clone(),
+                action: Action::Delete,
+                before: Some(have.resource.clone()),
+                after: None,
+                adopts_unmanaged: false,
+                tag_only: false,
+                notes: Vec::new(),
+            });
+        }
+    }
+    Ok(out)
+}

@@ -1,0 +1,112 @@
+//! Plans: the change set computed by a pure function from desired and live
+//! state (`diff`), the payload bound into a plan file (`file`), fingerprints,
+//! and the views of a plan (human text, JSON). Never imports `aws`; no I/O
+//! except reading/writing plan files in `file`.
+
+pub mod diff;
+pub mod file;
+pub mod view;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::model::{Address, Rule, Schedule};
+
+/// What happens to one resource.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum Action {
+    Create,
+    Update,
+    Delete,
+}
+
+impl Action {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Create => "create",
+            Action::Update => "update",
+            Action::Delete => "delete",
+        }
+    }
+}
+
+/// A rule or a schedule, in normalised form.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum Resource {
+    Rule(Rule),
+    Schedule(Schedule),
+}
+
+impl Resource {
+    pub fn address(&self) -> Address {
+        match self {
+            Resource::Rule(r) => r.address(),
+            Resource::Schedule(s) => s.address(),
+        }
+    }
+}
+
+/// One planned change.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ResourceChange {
+    pub address: Address,
+    pub action: Action,
+    pub before: Option<Resource>,
+    pub after: Option<Resource>,
+    /// The live resource lacks the tracking tag (or has another trackingId):
+    /// applying adopts it. Reported before it is overwritten.
+    pub adopts_unmanaged: bool,
+    /// Only the tracking tag is missing; nothing else differs.
+    pub tag_only: bool,
+    /// Free-form remarks shown with the change (foreign targets kept, ...).
+    pub notes: Vec<String>,
+}
+
+/// The fingerprint of one resource's live state: `None` means absent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Fingerprint {
+    pub address: Address,
+    pub digest: Option<String>,
+}
+
+/// What the plan was made for (`--all` / `--rule` / `--schedule`, `--prune`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema, Default)]
+pub struct PlanSelection {
+    pub all: bool,
+    pub rules: Vec<String>,
+    pub schedules: Vec<String>,
+    pub prune: bool,
+}
+
+/// Everything a saved plan binds (the bincode payload of a plan file).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Plan {
+    pub tool_version: String,
+    /// RFC 3339 UTC.
+    pub created_at: String,
+    pub account_id: String,
+    pub partition: String,
+    pub region: String,
+    pub cluster_arn: String,
+    pub tracking_id: String,
+    pub config_path: String,
+    /// SHA-256 (hex) of the rendered config.
+    pub config_digest: String,
+    pub selection: PlanSelection,
+    pub changes: Vec<ResourceChange>,
+    /// Live fingerprints of every resource the plan touches (creates: absent).
+    pub fingerprints: Vec<Fingerprint>,
+    /// Managed resources seen when planning with --prune (sorted).
+    pub managed_seen: Vec<Address>,
+}
+
+impl Plan {
+    pub fn counts(&self) -> (usize, usize, usize) {
+        let n = |a: Action| self.changes.iter().filter(|c| c.action == a).count();
+        (n(Action::Create), n(Action::Update), n(Action::Delete))
+    }
+
+    pub fn has_changes(&self) -> bool {
+        !self.changes.is_empty()
+    }
+}
