@@ -16,7 +16,13 @@ use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 )]
 pub struct Cli {
     /// Config file (default: ecsched.yaml, else ecschedule.yaml, in the working directory).
-    #[arg(short = 'c', long = "conf", global = true, value_name = "FILE", env = "ECSCHED_CONFIG")]
+    #[arg(
+        short = 'c',
+        long = "conf",
+        global = true,
+        value_name = "FILE",
+        env = "ECSCHED_CONFIG"
+    )]
     pub conf: Option<PathBuf>,
     /// AWS region (default: the config's region, then the AWS environment/profile).
     #[arg(long, global = true, value_name = "REGION")]
@@ -281,11 +287,20 @@ mod tests {
             norm(&["ecsched", "plan", "-all", "-prune", "-out", "plan.bin"]),
             ["ecsched", "plan", "--all", "--prune", "--out", "plan.bin"]
         );
-        assert_eq!(norm(&["e", "apply", "-dry-run", "-rule=x"]), ["e", "apply", "--dry-run", "--rule=x"]);
-        assert_eq!(norm(&["e", "-c", "f", "validate", "-q"]), ["e", "-c", "f", "validate", "-q"]);
+        assert_eq!(
+            norm(&["e", "apply", "-dry-run", "-rule=x"]),
+            ["e", "apply", "--dry-run", "--rule=x"]
+        );
+        assert_eq!(
+            norm(&["e", "-c", "f", "validate", "-q"]),
+            ["e", "-c", "f", "validate", "-q"]
+        );
         assert_eq!(norm(&["e", "-version"]), ["e", "--version"]);
         // values that merely look like flags are left alone
-        assert_eq!(norm(&["e", "run", "--rule", "-x"]), ["e", "run", "--rule", "-x"]);
+        assert_eq!(
+            norm(&["e", "run", "--rule", "-x"]),
+            ["e", "run", "--rule", "-x"]
+        );
     }
 
     #[test]

@@ -46,7 +46,10 @@ pub fn validate(g: &Globals, next: Option<usize>) -> Result<Outcome> {
         };
         out.push_str(&format!("rule {}: {} (UTC)\n", r.name, e));
         for t in e.next_fire_times(now, chrono_tz::UTC, n) {
-            out.push_str(&format!("  {}\n", t.with_timezone(&Utc).format("%Y-%m-%dT%H:%M:%SZ")));
+            out.push_str(&format!(
+                "  {}\n",
+                t.with_timezone(&Utc).format("%Y-%m-%dT%H:%M:%SZ")
+            ));
         }
     }
     for s in schedules {
@@ -55,7 +58,10 @@ pub fn validate(g: &Globals, next: Option<usize>) -> Result<Outcome> {
         };
         let tz_name = s.timezone.as_deref().unwrap_or("UTC");
         let tz = expr::parse_timezone(tz_name).unwrap_or(chrono_tz::UTC);
-        let group = s.schedule_group.as_deref().unwrap_or(crate::model::DEFAULT_SCHEDULE_GROUP);
+        let group = s
+            .schedule_group
+            .as_deref()
+            .unwrap_or(crate::model::DEFAULT_SCHEDULE_GROUP);
         out.push_str(&format!("schedule {group}/{}: {} ({tz_name})\n", s.name, e));
         let times = e.next_fire_times(now, tz, n);
         if times.is_empty() {
@@ -86,14 +92,12 @@ pub fn render(g: &Globals, json: bool) -> Result<Outcome> {
 }
 
 pub fn schema(plan: bool) -> Result<Outcome> {
-    if plan {
-        return Err(Error::Usage(
-            "the plan JSON schema comes with plan files, which this build does not have yet"
-                .to_string(),
-        ));
-    }
-    let text = serde_json::to_string_pretty(&config_schema())
-        .map_err(|e| Error::Other(e.to_string()))?;
+    let schema = if plan {
+        crate::plan::view::plan_schema()
+    } else {
+        config_schema()
+    };
+    let text = serde_json::to_string_pretty(&schema).map_err(|e| Error::Other(e.to_string()))?;
     print_stdout(&(text + "\n"))?;
     Ok(Outcome::Done)
 }

@@ -3,8 +3,7 @@
 //! left as written; ARN resolution needs the account and happens in `model`.
 
 use super::raw::{
-    ActionAfterCompletion, FlexibleTimeWindowMode, RawConfig, RawFlexibleTimeWindow,
-    ScheduleState,
+    ActionAfterCompletion, FlexibleTimeWindowMode, RawConfig, RawFlexibleTimeWindow, ScheduleState,
 };
 use crate::model::{DEFAULT_ROLE, DEFAULT_SCHEDULE_GROUP, desired::tracking_id};
 
@@ -48,11 +47,10 @@ pub fn fill(raw: &RawConfig) -> RawConfig {
         s.state.get_or_insert(ScheduleState::Enabled);
         s.action_after_completion
             .get_or_insert(ActionAfterCompletion::None);
-        s.flexible_time_window
-            .get_or_insert(RawFlexibleTimeWindow {
-                mode: FlexibleTimeWindowMode::Off,
-                maximum_window_in_minutes: None,
-            });
+        s.flexible_time_window.get_or_insert(RawFlexibleTimeWindow {
+            mode: FlexibleTimeWindowMode::Off,
+            maximum_window_in_minutes: None,
+        });
         s.role.get_or_insert_with(|| role.clone());
         s.task_count = Some(s.task_count.unwrap_or(1).max(1));
     }

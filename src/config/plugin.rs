@@ -19,8 +19,14 @@ use super::tfstate::{TfState, TfStateError, TfStateLocation, go_number, to_templ
 pub trait RemoteSource: Send + Sync {
     /// The bytes of an S3 object. The implementation finds the bucket's
     /// region itself (a tfstate bucket often lives in another region).
+    ///
+    /// # Errors
+    /// A one-line cause (no such bucket/key, access denied, …).
     fn s3_get_object(&self, bucket: &str, key: &str) -> Result<Vec<u8>, String>;
     /// An SSM parameter, decrypted (`WithDecryption=true`).
+    ///
+    /// # Errors
+    /// A one-line cause (`ParameterNotFound`, access denied, …).
     fn ssm_get_parameter(&self, name: &str) -> Result<SsmParameter, String>;
 }
 
@@ -63,6 +69,10 @@ pub struct PluginSpec {
 impl PluginSpec {
     /// Reads one entry of the `plugins:` list; `index` is its position in
     /// the list (for messages).
+    ///
+    /// # Errors
+    /// [`PluginError::InvalidEntry`] when the entry is not a mapping with a
+    /// string `name`, a mapping `config` and a string `func_prefix`.
     pub fn from_value(value: &Value, index: usize) -> Result<PluginSpec, PluginError> {
         let invalid = |reason: &str| PluginError::InvalidEntry {
             index,
@@ -129,6 +139,7 @@ pub enum PluginError {
 
 impl PluginError {
     /// The position in the `plugins:` list of the entry at fault.
+    #[must_use]
     pub fn plugin_index(&self) -> usize {
         match self {
             PluginError::InvalidEntry { index, .. }
@@ -155,6 +166,7 @@ const SSM_FUNC: &str = "ssm";
 /// Whether `name` looks like a plugin function (`plugin`, or ends in
 /// `tfstate`, `tfstatef` or `ssm`, as ecschedule's placeholders do): such
 /// calls are resolved only once the `plugins:` list is loaded.
+#[must_use]
 pub fn is_plugin_function_name(name: &str) -> bool {
     name == PLUGIN_CALL
         || name.ends_with(TFSTATE_FUNC)
@@ -187,6 +199,10 @@ impl<'r> Plugins<'r> {
     /// registers the function names. `ssm` is always available; without a
     /// remote source, calling it fails with a message saying AWS access is
     /// needed.
+    ///
+    /// # Errors
+    /// The first entry that cannot be loaded: unknown plugin name, missing
+    /// or unreadable tfstate, S3 without `remote`, clashing function names.
     pub fn load(
         specs: &[PluginSpec],
         config_dir: &Path,
@@ -216,8 +232,16 @@ impl<'r> Plugins<'r> {
         for (index, spec) in specs.iter().enumerate() {
             match spec.name.to_ascii_lowercase().as_str() {
                 "tfstate" => {
-                    let name = claim(index, format!("{}{TFSTATE_FUNC}", spec.func_prefix), "tfstate")?;
-                    claim(index, format!("{}{TFSTATEF_FUNC}", spec.func_prefix), "tfstate")?;
+                    let name = claim(
+                        index,
+                        format!("{}{TFSTATE_FUNC}", spec.func_prefix),
+                        "tfstate",
+                    )?;
+                    claim(
+                        index,
+                        format!("{}{TFSTATEF_FUNC}", spec.func_prefix),
+                        "tfstate",
+                    )?;
                     let state = load_tfstate(index, spec, config_dir, cwd, remote)?;
                     plugins.tfstates.insert(name, state);
                 }
@@ -258,7 +282,11 @@ impl<'r> Plugins<'r> {
     }
 
     /// Calls a plugin function with evaluated template arguments and
-    /// returns the text to insert, or a message for the template error.
+    /// returns the text to insert.
+    ///
+    /// # Errors
+    /// The message of the template error: address not found, wrong
+    /// arguments, SSM failures (or no AWS access), unknown function.
     pub fn call(&self, name: &str, args: &[Value]) -> Result<String, String> {
         if name == PLUGIN_CALL {
             let Some((target, rest)) = args.split_first() else {
@@ -329,7 +357,10 @@ impl<'r> Plugins<'r> {
             ));
         };
         let param = {
-            let mut cache = self.ssm_cache.lock().unwrap_or_else(PoisonError::into_inner);
+            let mut cache = self
+                .ssm_cache
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
             cache
                 .entry(name.clone())
                 .or_insert_with(|| remote.ssm_get_parameter(&name))
@@ -383,38 +414,72 @@ fn load_tfstate(
 ) -> Result<TfState, PluginError> {
     let present = |key: &str| spec.config.get(key).filter(|v| !v.is_null());
     // ecschedule: `path` wins over `url`.
-    let location = if let Some(path) = present("path") {
+    let (location, written) = if let Some(path) = present("path") {
         let path = path
             .as_str()
             .ok_or(PluginError::LocationNotAString { index, key: "path" })?;
-        TfStateLocation::from_path(path, config_dir, cwd)
+        (TfStateLocation::from_path(path, config_dir, cwd), path)
     } else if let Some(url) = present("url") {
         let url = url
             .as_str()
             .ok_or(PluginError::LocationNotAString { index, key: "url" })?;
-        TfStateLocation::from_url(url, config_dir, cwd)
-            .map_err(|source| PluginError::TfState { index, source })?
+        let location = TfStateLocation::from_url(url, config_dir, cwd)
+            .map_err(|source| PluginError::TfState { index, source })?;
+        (location, url)
     } else {
         return Err(PluginError::MissingLocation { index });
     };
-    read_state(index, &location, remote, true)
+    let source = Source {
+        // Messages show the location as the user wrote it.
+        shown: written.to_owned(),
+        relative: !written.contains("://") && Path::new(written).is_relative(),
+        config_dir,
+        cwd,
+    };
+    read_state(index, &location, &source, remote, true)
+}
+
+/// How a tfstate location was written, for messages.
+struct Source<'a> {
+    shown: String,
+    relative: bool,
+    config_dir: &'a Path,
+    cwd: &'a Path,
 }
 
 fn read_state(
     index: usize,
     location: &TfStateLocation,
+    source: &Source<'_>,
     remote: Option<&dyn RemoteSource>,
     follow_backend: bool,
 ) -> Result<TfState, PluginError> {
     let tf = |source| PluginError::TfState { index, source };
-    let source_name = location.to_string();
+    let source_name = if follow_backend {
+        source.shown.clone()
+    } else {
+        location.to_string()
+    };
     match location {
         TfStateLocation::File(path) => {
             let bytes = std::fs::read(path).map_err(|cause| {
-                tf(TfStateError::Read {
-                    source_name: source_name.clone(),
-                    cause,
-                })
+                tf(
+                    if cause.kind() == std::io::ErrorKind::NotFound && source.relative {
+                        TfStateError::NotFound {
+                            source_name: source_name.clone(),
+                            looked_in: format!(
+                                "{} and {}",
+                                source.config_dir.display(),
+                                source.cwd.display()
+                            ),
+                        }
+                    } else {
+                        TfStateError::Read {
+                            source_name: source_name.clone(),
+                            cause,
+                        }
+                    },
+                )
             })?;
             if follow_backend {
                 // `.terraform/terraform.tfstate` points at the real state;
@@ -427,7 +492,7 @@ fn read_state(
                 if let Some(remote_location) =
                     TfState::backend_location(&bytes, &source_name, &workspace).map_err(tf)?
                 {
-                    return read_state(index, &remote_location, remote, false);
+                    return read_state(index, &remote_location, source, remote, false);
                 }
             }
             TfState::from_slice(&bytes, &source_name).map_err(tf)
@@ -439,14 +504,12 @@ fn read_state(
                     location: source_name,
                 });
             };
-            let bytes = remote
-                .s3_get_object(bucket, key)
-                .map_err(|cause| {
-                    tf(TfStateError::Fetch {
-                        source_name: source_name.clone(),
-                        cause,
-                    })
-                })?;
+            let bytes = remote.s3_get_object(bucket, key).map_err(|cause| {
+                tf(TfStateError::Fetch {
+                    source_name: source_name.clone(),
+                    cause,
+                })
+            })?;
             TfState::from_slice(&bytes, &source_name).map_err(tf)
         }
     }
@@ -576,7 +639,7 @@ mod tests {
         Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata")
     }
 
-    fn spec(name: &str, config: Value, prefix: &str) -> PluginSpec {
+    fn spec(name: &str, config: &Value, prefix: &str) -> PluginSpec {
         PluginSpec {
             name: name.to_owned(),
             config: config.as_object().cloned().unwrap_or_default(),
@@ -605,17 +668,30 @@ mod tests {
     #[test]
     fn tfstate_with_relative_path_and_plugin_call_form() {
         let specs = [
-            spec("tfstate", json!({"path": "tfstate/seed-prod.tfstate"}), ""),
-            spec("TFState", json!({"url": "tfstate/seed-prod.tfstate"}), "second_"),
+            spec("tfstate", &json!({"path": "tfstate/seed-prod.tfstate"}), ""),
+            spec(
+                "TFState",
+                &json!({"url": "tfstate/seed-prod.tfstate"}),
+                "second_",
+            ),
         ];
-        let plugins = Plugins::load(&specs, &testdata(), Path::new("/nonexistent"), None)
-            .expect("load");
+        let plugins =
+            Plugins::load(&specs, &testdata(), Path::new("/nonexistent"), None).expect("load");
         assert_eq!(
             plugins.function_names(),
-            ["second_tfstate", "second_tfstatef", "ssm", "tfstate", "tfstatef"]
+            [
+                "second_tfstate",
+                "second_tfstatef",
+                "ssm",
+                "tfstate",
+                "tfstatef"
+            ]
         );
         assert_eq!(
-            plugins.call("tfstate", &[json!("module.network.aws_security_group.ecs.id")]),
+            plugins.call(
+                "tfstate",
+                &[json!("module.network.aws_security_group.ecs.id")]
+            ),
             Ok("sg-03d360a9d98c40504".to_owned())
         );
         assert_eq!(
@@ -631,14 +707,20 @@ mod tests {
         assert_eq!(
             plugins.call(
                 "second_tfstatef",
-                &[json!("module.ecs.aws_cloudwatch_log_group.main['%s'].retention_in_days"), json!("nginx")]
+                &[
+                    json!("module.ecs.aws_cloudwatch_log_group.main['%s'].retention_in_days"),
+                    json!("nginx")
+                ]
             ),
             Ok("14".to_owned())
         );
         assert_eq!(
             plugins.call(
                 "tfstatef",
-                &[json!("module.network.module.vpc.aws_subnet.private[%d].id"), json!(0)]
+                &[
+                    json!("module.network.module.vpc.aws_subnet.private[%d].id"),
+                    json!(0)
+                ]
             ),
             Ok("subnet-039cb8363ae3f2b74".to_owned())
         );
@@ -649,7 +731,10 @@ mod tests {
         let e = plugins
             .call("plugin", &[json!("third_tfstate"), json!("x")])
             .expect_err("unknown");
-        assert!(e.contains("\"third_tfstate\" is not a plugin function"), "{e}");
+        assert!(
+            e.contains("\"third_tfstate\" is not a plugin function"),
+            "{e}"
+        );
         assert!(e.contains("second_tfstate"), "{e}");
     }
 
@@ -666,19 +751,26 @@ mod tests {
         );
         let specs = [spec(
             "tfstate",
-            json!({"url": "s3://t3-kato-terraform-backend-osaka/prod/terraform.tfstate"}),
+            &json!({"url": "s3://t3-kato-terraform-backend-osaka/prod/terraform.tfstate"}),
             "",
         )];
-        let plugins = Plugins::load(&specs, Path::new("."), Path::new("."), Some(&remote))
-            .expect("load");
+        let plugins =
+            Plugins::load(&specs, Path::new("."), Path::new("."), Some(&remote)).expect("load");
         assert_eq!(
-            plugins.call("tfstate", &[json!("module.network.module.vpc.aws_subnet.private[0].id")]),
+            plugins.call(
+                "tfstate",
+                &[json!("module.network.module.vpc.aws_subnet.private[0].id")]
+            ),
             Ok("subnet-039cb8363ae3f2b74".to_owned())
         );
 
         let e = Plugins::load(&specs, Path::new("."), Path::new("."), None).expect_err("offline");
         assert!(e.to_string().contains("needs AWS access"), "{e}");
-        let missing = [spec("tfstate", json!({"url": "s3://b/missing.tfstate"}), "")];
+        let missing = [spec(
+            "tfstate",
+            &json!({"url": "s3://b/missing.tfstate"}),
+            "",
+        )];
         let e = Plugins::load(&missing, Path::new("."), Path::new("."), Some(&remote))
             .expect_err("missing");
         assert_eq!(
@@ -690,33 +782,55 @@ mod tests {
     #[test]
     fn plugin_list_errors() {
         let load = |specs: &[PluginSpec]| {
-            Plugins::load(specs, &testdata(), Path::new("/nonexistent"), None)
-                .expect_err("error")
+            Plugins::load(specs, &testdata(), Path::new("/nonexistent"), None).expect_err("error")
         };
-        let e = load(&[spec("tfstate", json!({}), "")]);
+        let e = load(&[spec("tfstate", &json!({}), "")]);
         assert_eq!(
             e.to_string(),
             "tfstate plugin requires path or url for tfstate location"
         );
-        let e = load(&[spec("ssm", json!({}), ""), spec("cloudformation", json!({}), "")]);
+        let e = load(&[
+            spec("ssm", &json!({}), ""),
+            spec("cloudformation", &json!({}), ""),
+        ]);
         assert_eq!(
             e.to_string(),
             "plugin \"cloudformation\" is not available (expected tfstate or ssm)"
         );
         assert_eq!(e.plugin_index(), 1);
         let path = json!({"path": "tfstate/seed-prod.tfstate"});
-        let e = load(&[spec("tfstate", path.clone(), ""), spec("tfstate", path, "")]);
+        let e = load(&[spec("tfstate", &path, ""), spec("tfstate", &path, "")]);
         assert_eq!(
             e.to_string(),
             "template function \"tfstate\" already exists; set func_prefix on the tfstate plugin"
         );
-        let e = load(&[spec("tfstate", json!({"path": 3}), "")]);
+        let e = load(&[spec("tfstate", &json!({"path": 3}), "")]);
         assert!(e.to_string().contains("requires path"), "{e}");
-        let e = load(&[spec("tfstate", json!({"path": "nope/x.tfstate"}), "")]);
+        let e = load(&[spec("tfstate", &json!({"path": "nope/x.tfstate"}), "")]);
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "tfstate nope/x.tfstate: no such file (looked in {} and /nonexistent)",
+                testdata().display()
+            )
+        );
+        let e = load(&[spec("tfstate", &json!({"path": "/abs/x.tfstate"}), "")]);
         let msg = e.to_string();
-        assert!(msg.starts_with("tfstate "), "{msg}");
-        assert!(msg.contains("nope/x.tfstate: cannot read the file"), "{msg}");
-        let e = load(&[spec("tfstate", json!({"url": "https://example.com/x"}), "")]);
+        assert!(
+            msg.starts_with("tfstate /abs/x.tfstate: cannot read the file: "),
+            "{msg}"
+        );
+        let e = load(&[spec("tfstate", &json!({"path": "tfstate"}), "")]);
+        assert!(
+            e.to_string()
+                .starts_with("tfstate tfstate: cannot read the file: "),
+            "{e}"
+        );
+        let e = load(&[spec(
+            "tfstate",
+            &json!({"url": "https://example.com/x"}),
+            "",
+        )]);
         assert!(e.to_string().contains("not supported yet"), "{e}");
 
         assert!(PluginSpec::from_value(&json!("tfstate"), 0).is_err());
@@ -727,27 +841,53 @@ mod tests {
                 0
             )
             .expect("spec"),
-            spec("tfstate", json!({"path": "x"}), "p_")
+            spec("tfstate", &json!({"path": "x"}), "p_")
         );
     }
 
     #[test]
     fn ssm_index_semantics() {
         let remote = fake_ssm();
-        let plugins = Plugins::load(&[], Path::new("."), Path::new("."), Some(&remote)).expect("load");
-        assert_eq!(plugins.call("ssm", &[json!("/app/plain")]), Ok("hello".to_owned()));
-        assert_eq!(plugins.call("ssm", &[json!("/app/secret")]), Ok("s3cr3t".to_owned()));
-        let e = plugins.call("ssm", &[json!("/app/plain"), json!(0)]).expect_err("index");
+        let plugins =
+            Plugins::load(&[], Path::new("."), Path::new("."), Some(&remote)).expect("load");
+        assert_eq!(
+            plugins.call("ssm", &[json!("/app/plain")]),
+            Ok("hello".to_owned())
+        );
+        assert_eq!(
+            plugins.call("ssm", &[json!("/app/secret")]),
+            Ok("s3cr3t".to_owned())
+        );
+        let e = plugins
+            .call("ssm", &[json!("/app/plain"), json!(0)])
+            .expect_err("index");
         assert!(e.contains("is a String and takes no index"), "{e}");
-        let e = plugins.call("ssm", &[json!("/app/secret"), json!(1)]).expect_err("index");
+        let e = plugins
+            .call("ssm", &[json!("/app/secret"), json!(1)])
+            .expect_err("index");
         assert!(e.contains("is a SecureString and takes no index"), "{e}");
-        let e = plugins.call("ssm", &[json!("/app/list")]).expect_err("no index");
+        let e = plugins
+            .call("ssm", &[json!("/app/list")])
+            .expect_err("no index");
         assert!(e.contains("StringList: pass a 0-based index"), "{e}");
-        assert_eq!(plugins.call("ssm", &[json!("/app/list"), json!(0)]), Ok("a".to_owned()));
-        assert_eq!(plugins.call("ssm", &[json!("/app/list"), json!(2)]), Ok("c".to_owned()));
-        let e = plugins.call("ssm", &[json!("/app/list"), json!(3)]).expect_err("range");
-        assert!(e.contains("index 3 is out of range (the StringList has 3 values"), "{e}");
-        let e = plugins.call("ssm", &[json!("/app/list"), json!(-1)]).expect_err("negative");
+        assert_eq!(
+            plugins.call("ssm", &[json!("/app/list"), json!(0)]),
+            Ok("a".to_owned())
+        );
+        assert_eq!(
+            plugins.call("ssm", &[json!("/app/list"), json!(2)]),
+            Ok("c".to_owned())
+        );
+        let e = plugins
+            .call("ssm", &[json!("/app/list"), json!(3)])
+            .expect_err("range");
+        assert!(
+            e.contains("index 3 is out of range (the StringList has 3 values"),
+            "{e}"
+        );
+        let e = plugins
+            .call("ssm", &[json!("/app/list"), json!(-1)])
+            .expect_err("negative");
         assert!(e.contains("non-negative integer"), "{e}");
         let e = plugins.call("ssm", &[json!("/nope")]).expect_err("missing");
         assert_eq!(e, "ssm parameter \"/nope\": ParameterNotFound");
@@ -758,10 +898,14 @@ mod tests {
     #[test]
     fn ssm_with_prefix_and_without_aws() {
         let remote = fake_ssm();
-        let specs = [spec("SSM", json!({}), "aws_")];
-        let plugins = Plugins::load(&specs, Path::new("."), Path::new("."), Some(&remote)).expect("load");
+        let specs = [spec("SSM", &json!({}), "aws_")];
+        let plugins =
+            Plugins::load(&specs, Path::new("."), Path::new("."), Some(&remote)).expect("load");
         assert_eq!(plugins.function_names(), ["aws_ssm", "ssm"]);
-        assert_eq!(plugins.call("aws_ssm", &[json!("/app/list"), json!(1)]), Ok("b".to_owned()));
+        assert_eq!(
+            plugins.call("aws_ssm", &[json!("/app/list"), json!(1)]),
+            Ok("b".to_owned())
+        );
         assert_eq!(
             plugins.call("plugin", &[json!("aws_ssm"), json!("/app/plain")]),
             Ok("hello".to_owned())
@@ -769,7 +913,9 @@ mod tests {
 
         let offline = Plugins::load(&[], Path::new("."), Path::new("."), None).expect("load");
         assert!(offline.is_function("ssm"));
-        let e = offline.call("ssm", &[json!("/app/plain")]).expect_err("offline");
+        let e = offline
+            .call("ssm", &[json!("/app/plain")])
+            .expect_err("offline");
         assert_eq!(
             e,
             "ssm parameter \"/app/plain\" cannot be read: SSM lookups need AWS access, which this command does not use"
@@ -791,11 +937,14 @@ mod tests {
             ("b".to_owned(), "env:/prod/k.tfstate".to_owned()),
             br#"{"version": 4, "outputs": {"x": {"value": "from-s3", "type": "string"}}}"#.to_vec(),
         );
-        let specs = [spec("tfstate", json!({"path": "terraform.tfstate"}), "")];
+        let specs = [spec("tfstate", &json!({"path": "terraform.tfstate"}), "")];
         let plugins = Plugins::load(&specs, &dir, Path::new("/nonexistent"), Some(&remote));
         std::fs::remove_dir_all(&dir).ok();
         let plugins = plugins.expect("load");
-        assert_eq!(plugins.call("tfstate", &[json!("output.x")]), Ok("from-s3".to_owned()));
+        assert_eq!(
+            plugins.call("tfstate", &[json!("output.x")]),
+            Ok("from-s3".to_owned())
+        );
     }
 
     #[test]
@@ -804,8 +953,14 @@ mod tests {
             go_sprintf("aws_subnet.ecs['%s'].id", &[json!("web")]),
             Ok("aws_subnet.ecs['web'].id".to_owned())
         );
-        assert_eq!(go_sprintf("a[%d].b %v %%", &[json!(2), json!(true)]), Ok("a[2].b true %".to_owned()));
-        assert_eq!(go_sprintf("a[%q]", &[json!("k")]), Ok("a[\"k\"]".to_owned()));
+        assert_eq!(
+            go_sprintf("a[%d].b %v %%", &[json!(2), json!(true)]),
+            Ok("a[2].b true %".to_owned())
+        );
+        assert_eq!(
+            go_sprintf("a[%q]", &[json!("k")]),
+            Ok("a[\"k\"]".to_owned())
+        );
         assert!(go_sprintf("%s %s", &[json!("x")]).is_err());
         assert!(go_sprintf("%s", &[json!("x"), json!("y")]).is_err());
         assert!(go_sprintf("%d", &[json!("x")]).is_err());

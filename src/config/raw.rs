@@ -228,7 +228,11 @@ pub struct RawTaskOverride {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub memory: Option<String>,
     /// Task role ARN override.
-    #[serde(rename = "taskRoleArn", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "taskRoleArn",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub task_role_arn: Option<String>,
     /// Execution role ARN override.
     #[serde(

@@ -135,7 +135,9 @@ mod tests {
 
     #[test]
     fn unknown_key_has_position_and_hint() {
-        let d = diags("cluster: c\nrules:\n- name: r\n  scheduleExpression: rate(1 day)\n  launchType: FARGATE\n");
+        let d = diags(
+            "cluster: c\nrules:\n- name: r\n  scheduleExpression: rate(1 day)\n  launchType: FARGATE\n",
+        );
         assert_eq!(
             d,
             vec![
@@ -148,7 +150,10 @@ mod tests {
     fn wrong_type_names_path() {
         let d = diags("rules:\n- name: r\n  scheduleExpression: rate(1 day)\n  taskCount: many\n");
         assert_eq!(d.len(), 1, "{d:?}");
-        assert!(d[0].starts_with("f.yaml:4:14: rule \"r\": rules[0].taskCount: "), "{d:?}");
+        assert!(
+            d[0].starts_with("f.yaml:4:14: rule \"r\": rules[0].taskCount: "),
+            "{d:?}"
+        );
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //!
 //! Templates can read environment variables and the declared tfstate/SSM
 //! sources, nothing else: no partials, no file reads, no commands. Every
-//! problem of a file is reported at once, with file:line:col.
+//! problem of a file is reported at once, with <file:line:col>.
 //!
 //! Pipeline: translate Go spelling to handlebars (line structure kept) →
 //! pass 1 (env functions; plugin calls deferred) → read `plugins:` from the
@@ -12,6 +12,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::fmt;
+use std::fmt::Write as _;
 use std::path::Path;
 use std::sync::{Mutex, PoisonError};
 
@@ -75,11 +76,14 @@ impl std::error::Error for TemplateError {}
 /// 3. The `plugins:` list is read from the pass-1 output and loaded (only
 ///    when the file calls a plugin function).
 /// 4. Pass 2 renders with all functions and reports every failed lookup.
+///
+/// # Errors
+/// Every problem found, sorted by position; rendering stops after the first
+/// stage that found any.
 pub fn render_config(req: &RenderRequest) -> Result<String, Vec<TemplateError>> {
     let finish = |mut problems: Vec<Problem>| {
-        problems.sort_by(|a, b| {
-            (a.line, a.column, &a.message).cmp(&(b.line, b.column, &b.message))
-        });
+        problems
+            .sort_by(|a, b| (a.line, a.column, &a.message).cmp(&(b.line, b.column, &b.message)));
         problems.dedup();
         problems
             .into_iter()
@@ -123,7 +127,7 @@ pub fn render_config(req: &RenderRequest) -> Result<String, Vec<TemplateError>> 
     let plugins = match Plugins::load(&plain_specs, req.config_dir, req.cwd, req.remote) {
         Ok(plugins) => plugins,
         Err(e) => {
-            let at = specs.get(e.plugin_index()).map(|(_, at)| *at);
+            let at = specs.get(e.plugin_index()).and_then(|(_, at)| *at);
             return Err(finish(vec![Problem {
                 line: at.map(|(l, _)| l),
                 column: at.map(|(_, c)| c),
@@ -209,16 +213,17 @@ fn undefined_plugin_function(name: &str, plugins: &Plugins<'_>) -> String {
     let mut message = format!("function \"{name}\" is not defined");
     if !kind.is_empty() {
         if prefix.is_empty() {
-            message.push_str(&format!(": no {kind} plugin is declared in plugins"));
+            let _ = write!(message, ": no {kind} plugin is declared in plugins");
         } else {
-            message.push_str(&format!(
+            let _ = write!(
+                message,
                 ": no {kind} plugin with func_prefix \"{prefix}\" is declared in plugins"
-            ));
+            );
         }
     }
     let names = plugins.function_names();
     if let Some(hint) = did_you_mean(name, names.iter().map(String::as_str)) {
-        message.push_str(&format!(" (did you mean \"{hint}\"?)"));
+        let _ = write!(message, " (did you mean \"{hint}\"?)");
     }
     message
 }
@@ -241,13 +246,15 @@ fn edit_distance(a: &str, b: &str) -> usize {
     for (i, row) in d.iter_mut().enumerate() {
         row[0] = i;
     }
-    for j in 0..=b.len() {
-        d[0][j] = j;
+    for (j, cell) in d[0].iter_mut().enumerate() {
+        *cell = j;
     }
     for i in 1..=a.len() {
         for j in 1..=b.len() {
             let cost = usize::from(a[i - 1] != b[j - 1]);
-            let mut best = (d[i - 1][j] + 1).min(d[i][j - 1] + 1).min(d[i - 1][j - 1] + cost);
+            let mut best = (d[i - 1][j] + 1)
+                .min(d[i][j - 1] + 1)
+                .min(d[i - 1][j - 1] + cost);
             if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
                 best = best.min(d[i - 2][j - 2] + 1);
             }
@@ -403,18 +410,20 @@ impl Translator<'_> {
         while let Some(offset) = src[i..].find("{{") {
             let start = i + offset;
             self.push_raw(&src[i..start], true);
-            match self.tag(start) {
-                Some(end) => i = end,
-                None => {
-                    self.out.fatal = true;
-                    return;
-                }
+            if let Some(end) = self.tag(start) {
+                i = end;
+            } else {
+                self.out.fatal = true;
+                return;
             }
         }
         self.push_raw(&src[i..], false);
         while let Some(block) = self.blocks.pop() {
             if let Block::Handlebars { name, at } = block {
-                self.problem(at, format!("{{{{#{name}}}}} is never closed with {{{{/{name}}}}}"));
+                self.problem(
+                    at,
+                    format!("{{{{#{name}}}}} is never closed with {{{{/{name}}}}}"),
+                );
                 self.out.fatal = true;
             }
         }
@@ -432,7 +441,7 @@ impl Translator<'_> {
         self.out.text.push_str(trimmed);
         if backslashes > 0 {
             let lit = json_quote(&"\\".repeat(backslashes));
-            self.out.text.push_str(&format!("{{{{{LIT_HELPER} {lit}}}}}"));
+            let _ = write!(self.out.text, "{{{{{LIT_HELPER} {lit}}}}}");
         }
     }
 
@@ -528,7 +537,9 @@ impl Translator<'_> {
             if body.starts_with('~') {
                 ltrim = true;
                 body_start += 1;
-            } else if body.starts_with('-') && body[1..].starts_with(|c: char| c.is_ascii_whitespace()) {
+            } else if body.starts_with('-')
+                && body[1..].starts_with(|c: char| c.is_ascii_whitespace())
+            {
                 // Go's `{{- ` trims the whitespace before the action.
                 ltrim = true;
                 body_start += 1;
@@ -582,7 +593,10 @@ impl Translator<'_> {
             return self.inverse(at, None);
         }
         if trimmed.starts_with('^') {
-            return Err(fault(at, "inverse blocks ({{^…}}) are not supported; use {{#unless …}}"));
+            return Err(fault(
+                at,
+                "inverse blocks ({{^…}}) are not supported; use {{#unless …}}",
+            ));
         }
         let (from, at) = match trimmed.strip_prefix('&') {
             Some(_) => (at + 1, at + 1),
@@ -636,12 +650,11 @@ impl Translator<'_> {
         }
         let end = at + after.len();
         let tokens = self.tokenize(at, end)?;
-        let name = match tokens.first().map(|t| &t.kind) {
-            Some(TokKind::Ident(name)) => name.clone(),
-            _ => {
-                self.blocks.push(Block::Dropped(String::new()));
-                return Err(fault(at, "expected a block helper name after {{#"));
-            }
+        let name = if let Some(TokKind::Ident(name)) = tokens.first().map(|t| &t.kind) {
+            name.clone()
+        } else {
+            self.blocks.push(Block::Dropped(String::new()));
+            return Err(fault(at, "expected a block helper name after {{#"));
         };
         if !BLOCK_HELPERS.contains(&name.as_str()) {
             self.blocks.push(Block::Dropped(name.clone()));
@@ -677,7 +690,10 @@ impl Translator<'_> {
                     format!("{{{{/{name}}}}} does not match the open {{{{#{open}}}}}"),
                 ))
             }
-            None => Err(fault(at, format!("unexpected {{{{/{name}}}}}: there is no open block"))),
+            None => Err(fault(
+                at,
+                format!("unexpected {{{{/{name}}}}}: there is no open block"),
+            )),
         }
     }
 
@@ -791,7 +807,10 @@ impl Translator<'_> {
                     }
                 }
                 other => {
-                    return Err(fault(at, format!("unexpected character '{other}' in action")));
+                    return Err(fault(
+                        at,
+                        format!("unexpected character '{other}' in action"),
+                    ));
                 }
             };
             tokens.push(Tok { kind, at });
@@ -823,7 +842,7 @@ impl Translator<'_> {
                 .copied();
             let mut message = format!("unknown function \"{name}\"");
             if let Some(hint) = did_you_mean(name, candidates) {
-                message.push_str(&format!(" (did you mean \"{hint}\"?)"));
+                let _ = write!(message, " (did you mean \"{hint}\"?)");
             }
             self.out.problems.push(Problem::at(line, column, message));
         }
@@ -839,7 +858,7 @@ impl Translator<'_> {
             text.push_str(&arg);
         }
         if !BUILTINS.contains(&name.as_str()) {
-            text.push_str(&format!(" {POS_KEY}=\"{line}:{column}\""));
+            let _ = write!(text, " {POS_KEY}=\"{line}:{column}\"");
         }
         text
     }
@@ -866,7 +885,9 @@ fn go_action_message(word: &str) -> String {
         "with" => " (use {{#with …}} … {{/with}})",
         _ => "",
     };
-    format!("Go template action \"{word}\" is not supported; ecsched templates use handlebars syntax{hint}")
+    format!(
+        "Go template action \"{word}\" is not supported; ecsched templates use handlebars syntax{hint}"
+    )
 }
 
 fn is_path_char(c: char) -> bool {
@@ -914,8 +935,11 @@ fn find_close(src: &str, from: usize, close: &str) -> Option<usize> {
         }
         let c = rest.chars().next()?;
         if matches!(c, '"' | '`' | '\'') {
-            // A malformed string is reported by the tokenizer.
-            if let Ok((_, len)) = scan_string(rest) {
+            // A malformed string is reported by the tokenizer; a "string"
+            // that runs into the next action is an unterminated one.
+            if let Ok((_, len)) = scan_string(rest)
+                && !rest[..len].contains("{{")
+            {
                 i += len;
                 continue;
             }
@@ -997,7 +1021,9 @@ fn json_quote(s: &str) -> String {
             '\n' => out.push_str("\\n"),
             '\r' => out.push_str("\\r"),
             '\t' => out.push_str("\\t"),
-            c if u32::from(c) < 0x20 => out.push_str(&format!("\\u{:04x}", u32::from(c))),
+            c if u32::from(c) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", u32::from(c));
+            }
             c => out.push(c),
         }
     }
@@ -1067,10 +1093,9 @@ fn parse_command(tokens: &[Tok], pos: &mut usize, at: usize) -> Result<Expr, Fau
     }
     let operand = parse_operand(tokens, pos)?;
     match tokens.get(*pos) {
-        Some(tok) if !matches!(tok.kind, TokKind::Pipe | TokKind::RParen) => Err(fault(
-            tok.at,
-            "only a function can take arguments",
-        )),
+        Some(tok) if !matches!(tok.kind, TokKind::Pipe | TokKind::RParen) => {
+            Err(fault(tok.at, "only a function can take arguments"))
+        }
         _ => Ok(operand),
     }
 }
@@ -1211,14 +1236,21 @@ impl HelperDef for Function<'_, '_> {
         let args: Vec<Value> = h.params().iter().map(|p| p.value().clone()).collect();
         let name = h.name();
         let result = match self.kind {
-            Kind::Literal => return Ok(ScopedJson::Derived(args.into_iter().next().unwrap_or(Value::Null))),
+            Kind::Literal => {
+                return Ok(ScopedJson::Derived(
+                    args.into_iter().next().unwrap_or(Value::Null),
+                ));
+            }
             Kind::Void | Kind::Silent => Ok(String::new()),
             Kind::Deferred => Ok(DEFERRED_PLACEHOLDER.to_owned()),
             Kind::MustEnv => self.must_env(&args),
             Kind::Env => self.env(&args),
             Kind::JsonEscape => match args.as_slice() {
                 [v] => Ok(go_json_escape(&to_template_string(v))),
-                _ => Err(format!("json_escape: expected 1 argument, got {}", args.len())),
+                _ => Err(format!(
+                    "json_escape: expected 1 argument, got {}",
+                    args.len()
+                )),
             },
             Kind::Plugin => match self.state.plugins {
                 Some(plugins) => plugins.call(name, &args),
@@ -1236,12 +1268,17 @@ impl HelperDef for Function<'_, '_> {
 impl Function<'_, '_> {
     fn must_env(&self, args: &[Value]) -> Result<String, String> {
         let [name] = args else {
-            return Err(format!("must_env: expected 1 argument (NAME), got {}", args.len()));
+            return Err(format!(
+                "must_env: expected 1 argument (NAME), got {}",
+                args.len()
+            ));
         };
         let name = string_arg(MUST_ENV, name)?;
         match self.state.env.get(&name) {
             EnvValue::Set(v) => Ok(v),
-            EnvValue::Unset => Err(format!("environment variable \"{name}\" is not defined (must_env)")),
+            EnvValue::Unset => Err(format!(
+                "environment variable \"{name}\" is not defined (must_env)"
+            )),
             EnvValue::Miss => Ok(String::new()),
         }
     }
@@ -1255,10 +1292,10 @@ impl Function<'_, '_> {
         let mut value = String::new();
         for arg in args {
             let name = string_arg(ENV, arg)?;
-            if let EnvValue::Set(v) = self.state.env.get(&name) {
-                if !v.is_empty() {
-                    return Ok(v);
-                }
+            if let EnvValue::Set(v) = self.state.env.get(&name)
+                && !v.is_empty()
+            {
+                return Ok(v);
             }
             value = name;
         }
@@ -1290,7 +1327,9 @@ fn render_pass(
         problems: Mutex::new(Vec::new()),
         plugins,
     };
-    state.env.fill(translation.literals.iter().cloned(), req.env);
+    state
+        .env
+        .fill(translation.literals.iter().cloned(), req.env);
     // Each round learns at least one new name; a handful is plenty.
     for _ in 0..8 {
         state
@@ -1306,7 +1345,10 @@ fn render_pass(
             continue;
         }
         let mut problems = std::mem::take(
-            &mut *state.problems.lock().unwrap_or_else(PoisonError::into_inner),
+            &mut *state
+                .problems
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner),
         );
         return match result {
             Ok(text) => (Some(text), problems),
@@ -1326,7 +1368,7 @@ fn render_pass(
     )
 }
 
-fn registry<'s, 'p>(state: &'s RenderState<'p>, translation: &Translation) -> Handlebars<'s> {
+fn registry<'s>(state: &'s RenderState<'_>, translation: &Translation) -> Handlebars<'s> {
     let mut hb = Handlebars::new();
     hb.register_escape_fn(handlebars::no_escape);
     hb.set_strict_mode(true);
@@ -1345,14 +1387,14 @@ fn registry<'s, 'p>(state: &'s RenderState<'p>, translation: &Translation) -> Ha
         if OWN_FUNCTIONS.contains(&name) || BUILTINS.contains(&name) {
             continue;
         }
-        let kind = if !is_plugin_function_name(name) {
-            Kind::Silent
-        } else {
+        let kind = if is_plugin_function_name(name) {
             match state.plugins {
                 None => Kind::Deferred,
                 Some(plugins) if plugins.is_function(name) => Kind::Plugin,
                 Some(_) => Kind::Silent,
             }
+        } else {
+            Kind::Silent
         };
         add(name, kind);
     }
@@ -1363,10 +1405,9 @@ fn registry<'s, 'p>(state: &'s RenderState<'p>, translation: &Translation) -> Ha
 /// with its position mapped back to the original file.
 fn handlebars_problem(e: &RenderError, translation: &Translation) -> Problem {
     let (position, message) = match e.reason() {
-        RenderErrorReason::TemplateError(te) => (
-            te.pos(),
-            format!("template syntax error: {}", te.reason()),
-        ),
+        RenderErrorReason::TemplateError(te) => {
+            (te.pos(), format!("template syntax error: {}", te.reason()))
+        }
         RenderErrorReason::MissingVariable(Some(path)) => (
             e.line_no.zip(e.column_no),
             format!("variable \"{path}\" is not defined (templates have no data)"),
@@ -1375,7 +1416,10 @@ fn handlebars_problem(e: &RenderError, translation: &Translation) -> Problem {
             e.line_no.zip(e.column_no),
             "a variable used here is not defined (templates have no data)".to_owned(),
         ),
-        other => (e.line_no.zip(e.column_no), format!("template error: {other}")),
+        other => (
+            e.line_no.zip(e.column_no),
+            format!("template error: {other}"),
+        ),
     };
     match position {
         Some((line, column)) => {
@@ -1400,39 +1444,39 @@ struct PluginsDocument {
     plugins: Option<Vec<serde_saphyr::Spanned<Value>>>,
 }
 
-/// Reads the `plugins:` list (with each entry's line:col) from the pass-1
-/// output. JSON files are YAML too.
-fn plugin_specs(text: &str) -> Result<Vec<(PluginSpec, (usize, usize))>, Problem> {
-    if text.trim().is_empty() {
-        return Ok(Vec::new());
-    }
+/// A plugin entry with the line:col of its entry in the list (if known).
+type SpannedSpec = (PluginSpec, Option<(usize, usize)>);
+
+fn yaml_options() -> serde_saphyr::Options {
     let mut options = serde_saphyr::Options::default();
     options.strict_booleans = true;
     options.with_snippet = false;
-    let doc: PluginsDocument = serde_saphyr::from_str_with_options(text, options).map_err(|e| {
-        let at = e.location().filter(|l| l.line() > 0);
-        let message = e.to_string();
-        let message = message.lines().next().unwrap_or_default();
-        // The position is reported separately.
-        let message = match message.rfind(" at line ") {
-            Some(i) if at.is_some() => &message[..i],
-            _ => message,
-        };
-        Problem {
-            line: at.and_then(|l| usize::try_from(l.line()).ok()),
-            column: at.and_then(|l| usize::try_from(l.column()).ok()),
-            message: format!("cannot read the plugins list: {message}"),
+    options
+}
+
+/// Reads the `plugins:` list (with each entry's line:col) from the pass-1
+/// output. JSON files are YAML too. A document that is not a mapping has no
+/// plugins (the config loader reports what is wrong with it).
+fn plugin_specs(text: &str) -> Result<Vec<SpannedSpec>, Problem> {
+    if text.trim().is_empty() {
+        return Ok(Vec::new());
+    }
+    let doc: PluginsDocument = match serde_saphyr::from_str_with_options(text, yaml_options()) {
+        Ok(doc) => doc,
+        Err(e) => {
+            let as_value = serde_saphyr::from_str_with_options::<Value>(text, yaml_options());
+            if matches!(&as_value, Ok(v) if !v.is_object()) {
+                return Ok(Vec::new());
+            }
+            return Err(yaml_problem(&e));
         }
-    })?;
+    };
     let mut specs = Vec::new();
     for (index, entry) in doc.plugins.unwrap_or_default().iter().enumerate() {
-        let at = (
-            usize::try_from(entry.referenced.line()).unwrap_or(0),
-            usize::try_from(entry.referenced.column()).unwrap_or(0),
-        );
+        let at = location(entry.referenced);
         let spec = PluginSpec::from_value(&entry.value, index).map_err(|e| Problem {
-            line: Some(at.0).filter(|l| *l > 0),
-            column: Some(at.1).filter(|_| at.0 > 0),
+            line: at.map(|(l, _)| l),
+            column: at.map(|(_, c)| c),
             message: e.to_string(),
         })?;
         specs.push((spec, at));
@@ -1440,10 +1484,32 @@ fn plugin_specs(text: &str) -> Result<Vec<(PluginSpec, (usize, usize))>, Problem
     Ok(specs)
 }
 
+fn location(l: serde_saphyr::Location) -> Option<(usize, usize)> {
+    let line = usize::try_from(l.line()).ok().filter(|l| *l > 0)?;
+    let column = usize::try_from(l.column()).ok().filter(|c| *c > 0)?;
+    Some((line, column))
+}
+
+fn yaml_problem(e: &serde_saphyr::Error) -> Problem {
+    let at = e.location().and_then(location);
+    let message = e.to_string();
+    let message = message.lines().next().unwrap_or_default();
+    // The position is reported separately.
+    let message = match message.rfind(" at line ") {
+        Some(i) if at.is_some() => &message[..i],
+        _ => message,
+    };
+    Problem {
+        line: at.map(|(l, _)| l),
+        column: at.map(|(_, c)| c),
+        message: format!("cannot read the plugins list: {message}"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::*;
     use super::super::plugin::{SsmParameter, SsmParameterKind};
+    use super::*;
     use std::path::PathBuf;
 
     /// The templated prod config of the seed blog post, as written there.
@@ -1615,7 +1681,9 @@ plugins:
         let errors = messages(render(SEED_PROD, &[("ENV", "prod")]));
         assert_eq!(
             errors,
-            ["ecschedule.yaml:1:12: environment variable \"AWS_DEFAULT_REGION\" is not defined (must_env)"]
+            [
+                "ecschedule.yaml:1:12: environment variable \"AWS_DEFAULT_REGION\" is not defined (must_env)"
+            ]
         );
     }
 
@@ -1644,16 +1712,16 @@ plugins:
                 "a  {{- env `A` -}}  b",
                 "a  {{~env \"A\" __pos=\"1:8\"~}}  b",
             ),
-            (
-                "{{~ env \"A\" ~}}",
-                "{{~env \"A\" __pos=\"1:5\"~}}",
-            ),
+            ("{{~ env \"A\" ~}}", "{{~env \"A\" __pos=\"1:5\"~}}"),
             (
                 "{{ tfstatef `aws_subnet.ecs['%s'].id` (must_env `SERVICE`) }}",
                 "{{tfstatef \"aws_subnet.ecs['%s'].id\" (must_env \"SERVICE\" __pos=\"1:40\") __pos=\"1:4\"}}",
             ),
             ("{{ `a\"b\\c` }}", "{{ecsched-lit \"a\\\"b\\\\c\"}}"),
-            ("{{ \"x\" | json_escape }}", "{{json_escape \"x\" __pos=\"1:10\"}}"),
+            (
+                "{{ \"x\" | json_escape }}",
+                "{{json_escape \"x\" __pos=\"1:10\"}}",
+            ),
             ("{{ ssm \"/p\" 0 }}", "{{ssm \"/p\" 0 __pos=\"1:4\"}}"),
             ("{{/* note */}}x", "{{ecsched-void}}x"),
             ("{{! hb comment }}x", "{{! hb comment }}x"),
@@ -1666,7 +1734,10 @@ plugins:
                 "{{ env\n  `A` }}\nnext",
                 "{{env \"A\" __pos=\"1:4\"\n}}\nnext",
             ),
-            ("a\\{{ env `A` }}", "a{{ecsched-lit \"\\\\\"}}{{env \"A\" __pos=\"1:6\"}}"),
+            (
+                "a\\{{ env `A` }}",
+                "a{{ecsched-lit \"\\\\\"}}{{env \"A\" __pos=\"1:6\"}}",
+            ),
         ];
         for (input, expected) in cases {
             let t = translate(input);
@@ -1682,18 +1753,32 @@ plugins:
 
     #[test]
     fn go_spelling_renders_identically() {
-        let env = [("ENV", "prod"), ("SERVICE", "web"), ("Q", "say \"hi\" <&>\n")];
+        let env = [
+            ("ENV", "prod"),
+            ("SERVICE", "web"),
+            ("Q", "say \"hi\" <&>\n"),
+        ];
         let cases = [
             ("x: {{ must_env `ENV` }}", "x: prod"),
             ("x: {{must_env \"ENV\"}}", "x: prod"),
-            ("x: \"{{ must_env `Q` | json_escape }}\"", "x: \"say \\\"hi\\\" \\u003c\\u0026\\u003e\\n\""),
-            ("x: \"{{ json_escape (must_env `Q`) }}\"", "x: \"say \\\"hi\\\" \\u003c\\u0026\\u003e\\n\""),
+            (
+                "x: \"{{ must_env `Q` | json_escape }}\"",
+                "x: \"say \\\"hi\\\" \\u003c\\u0026\\u003e\\n\"",
+            ),
+            (
+                "x: \"{{ json_escape (must_env `Q`) }}\"",
+                "x: \"say \\\"hi\\\" \\u003c\\u0026\\u003e\\n\"",
+            ),
             ("a: 1\n  {{- /* gone */}}\nb: 2", "a: 1\nb: 2"),
             ("a: [ {{- env `ENV` -}} ]", "a: [prod]"),
             ("{{ \"lit\" }}", "lit"),
             ("{{#if (eq (env \"ENV\") \"prod\")}}p{{else}}d{{/if}}", "p"),
-            ("{{#unless (eq (env \"ENV\") \"prod\")}}d{{else}}p{{/unless}}", "p"),
+            (
+                "{{#unless (eq (env \"ENV\") \"prod\")}}d{{else}}p{{/unless}}",
+                "p",
+            ),
             ("back\\{{ env `ENV` }}", "back\\prod"),
+            ("{{ \"{{\" }}x{{ \"}}\" }}", "{{x}}"),
         ];
         for (input, expected) in cases {
             assert_eq!(render(input, &env).as_deref(), Ok(expected), "{input}");
@@ -1705,15 +1790,40 @@ plugins:
         let text = "a: {{ if .X }}x{{ else }}y{{ end }}\nb: {{ range $i := .L }}{{ end }}\nc: {{ .Field }}\nd: {{ $x }}\ne: {{ define \"t\" }}{{ end }}\nf: {{ template \"t\" }}\ng: {{> part }}\nh: {{ must_env `ENV`\n";
         let errors = messages(render(text, &[("ENV", "x")]));
         assert_eq!(errors.len(), 8, "{errors:#?}");
-        assert!(errors[0].starts_with("ecschedule.yaml:1:7: Go template action \"if\" is not supported"), "{errors:#?}");
+        assert!(
+            errors[0]
+                .starts_with("ecschedule.yaml:1:7: Go template action \"if\" is not supported"),
+            "{errors:#?}"
+        );
         assert!(errors[0].contains("{{#if"), "{errors:#?}");
-        assert!(errors[1].starts_with("ecschedule.yaml:2:7: Go template action \"range\""), "{errors:#?}");
-        assert!(errors[2].starts_with("ecschedule.yaml:3:7: Go template data access (.Field)"), "{errors:#?}");
-        assert!(errors[3].starts_with("ecschedule.yaml:4:7: Go template variables ($x)"), "{errors:#?}");
-        assert!(errors[4].starts_with("ecschedule.yaml:5:7: Go template action \"define\""), "{errors:#?}");
-        assert!(errors[5].starts_with("ecschedule.yaml:6:7: Go template action \"template\""), "{errors:#?}");
-        assert!(errors[6].starts_with("ecschedule.yaml:7:6: partials"), "{errors:#?}");
-        assert_eq!(errors[7], "ecschedule.yaml:8:4: unclosed action: missing }}");
+        assert!(
+            errors[1].starts_with("ecschedule.yaml:2:7: Go template action \"range\""),
+            "{errors:#?}"
+        );
+        assert!(
+            errors[2].starts_with("ecschedule.yaml:3:7: Go template data access (.Field)"),
+            "{errors:#?}"
+        );
+        assert!(
+            errors[3].starts_with("ecschedule.yaml:4:7: Go template variables ($x)"),
+            "{errors:#?}"
+        );
+        assert!(
+            errors[4].starts_with("ecschedule.yaml:5:7: Go template action \"define\""),
+            "{errors:#?}"
+        );
+        assert!(
+            errors[5].starts_with("ecschedule.yaml:6:7: Go template action \"template\""),
+            "{errors:#?}"
+        );
+        assert!(
+            errors[6].starts_with("ecschedule.yaml:7:6: partials"),
+            "{errors:#?}"
+        );
+        assert_eq!(
+            errors[7],
+            "ecschedule.yaml:8:4: unclosed action: missing }}"
+        );
     }
 
     #[test]
@@ -1815,13 +1925,17 @@ plugins:
             errors[0],
             "ecschedule.yaml:2:7: module.x.aws_subnet.y.id is not found in tfstate"
         );
-        assert_eq!(errors[1], "ecschedule.yaml:3:64: nope.nope is not found in tfstate");
+        assert_eq!(
+            errors[1],
+            "ecschedule.yaml:3:64: nope.nope is not found in tfstate"
+        );
         assert_eq!(
             errors[2],
             "ecschedule.yaml:4:7: function \"first_tfstate\" is not defined: no tfstate plugin with func_prefix \"first_\" is declared in plugins"
         );
         assert!(
-            errors[3].starts_with("ecschedule.yaml:5:7: plugin: \"third_ssm\" is not a plugin function"),
+            errors[3]
+                .starts_with("ecschedule.yaml:5:7: plugin: \"third_ssm\" is not a plugin function"),
             "{errors:#?}"
         );
     }
@@ -1831,7 +1945,9 @@ plugins:
         let errors = messages(render("a: {{ tfstate `x.y` }}\n", &[]));
         assert_eq!(
             errors,
-            ["ecschedule.yaml:1:7: function \"tfstate\" is not defined: no tfstate plugin is declared in plugins"]
+            [
+                "ecschedule.yaml:1:7: function \"tfstate\" is not defined: no tfstate plugin is declared in plugins"
+            ]
         );
         let text = "a: {{ tfstate `x.y` }}\nplugins:\n- name: tfstate\n  config: {}\n";
         let errors = messages(render(text, &[]));
@@ -1843,7 +1959,28 @@ plugins:
         let errors = messages(render(text, &[]));
         assert_eq!(
             errors,
-            ["ecschedule.yaml:6:3: plugin \"cloudformation\" is not available (expected tfstate or ssm)"]
+            [
+                "ecschedule.yaml:6:3: plugin \"cloudformation\" is not available (expected tfstate or ssm)"
+            ]
+        );
+        let errors = messages(render("a: {{ tfstate `x.y` }}\nplugins: {a: 1}\n", &[]));
+        assert_eq!(
+            errors,
+            ["ecschedule.yaml:2:10: cannot read the plugins list: expected sequence start"]
+        );
+        let errors = messages(render("a: {{ tfstate `x.y` }}\nplugins: [\n", &[]));
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(
+            errors[0].starts_with("ecschedule.yaml:2:10: cannot read the plugins list: "),
+            "{errors:?}"
+        );
+        // Not a mapping at all: no plugins, so tfstate is undefined.
+        let errors = messages(render("- {{ tfstate `x.y` }}\n", &[]));
+        assert_eq!(
+            errors,
+            [
+                "ecschedule.yaml:1:6: function \"tfstate\" is not defined: no tfstate plugin is declared in plugins"
+            ]
         );
         // JSON configs work the same way.
         let json = r#"{"a": "{{ tfstate `module.network.aws_security_group.ecs.id` }}",
@@ -1882,11 +2019,30 @@ plugins:
         let bad = "a: {{ ssm `/app/plain` 0 }}\nb: {{ ssm `/app/secret` 1 }}\nc: {{ ssm `/app/list` }}\nd: {{ ssm `/app/list` 3 }}\ne: {{ ssm `/missing` }}\n";
         let errors = messages(render_with(bad, &[], Some(&remote)));
         assert_eq!(errors.len(), 5, "{errors:#?}");
-        assert!(errors[0].starts_with("ecschedule.yaml:1:7: ssm parameter \"/app/plain\" is a String and takes no index"), "{errors:#?}");
-        assert!(errors[1].contains("is a SecureString and takes no index"), "{errors:#?}");
-        assert!(errors[2].contains("is a StringList: pass a 0-based index"), "{errors:#?}");
-        assert!(errors[3].starts_with("ecschedule.yaml:4:7: ssm parameter \"/app/list\": index 3 is out of range"), "{errors:#?}");
-        assert_eq!(errors[4], "ecschedule.yaml:5:7: ssm parameter \"/missing\": ParameterNotFound");
+        assert!(
+            errors[0].starts_with(
+                "ecschedule.yaml:1:7: ssm parameter \"/app/plain\" is a String and takes no index"
+            ),
+            "{errors:#?}"
+        );
+        assert!(
+            errors[1].contains("is a SecureString and takes no index"),
+            "{errors:#?}"
+        );
+        assert!(
+            errors[2].contains("is a StringList: pass a 0-based index"),
+            "{errors:#?}"
+        );
+        assert!(
+            errors[3].starts_with(
+                "ecschedule.yaml:4:7: ssm parameter \"/app/list\": index 3 is out of range"
+            ),
+            "{errors:#?}"
+        );
+        assert_eq!(
+            errors[4],
+            "ecschedule.yaml:5:7: ssm parameter \"/missing\": ParameterNotFound"
+        );
     }
 
     #[test]
@@ -1894,7 +2050,9 @@ plugins:
         let errors = messages(render("a: {{ ssm `/app/plain` }}\n", &[]));
         assert_eq!(
             errors,
-            ["ecschedule.yaml:1:7: ssm parameter \"/app/plain\" cannot be read: SSM lookups need AWS access, which this command does not use"]
+            [
+                "ecschedule.yaml:1:7: ssm parameter \"/app/plain\" cannot be read: SSM lookups need AWS access, which this command does not use"
+            ]
         );
     }
 
@@ -1904,7 +2062,10 @@ plugins:
         // evaluated (ecschedule's second pass would evaluate it).
         let text = "a: {{ must_env `V` }}\nb: {{ tfstate `output.vpc_id` }}\nplugins:\n- name: tfstate\n  config:\n    path: tfstate/seed-prod.tfstate\n";
         let out = render(text, &[("V", "{{ must_env `X` }}")]).expect("render");
-        assert!(out.starts_with("a: {{ must_env `X` }}\nb: vpc-0e6a4c1f2b3d4e5f6\n"), "{out}");
+        assert!(
+            out.starts_with("a: {{ must_env `X` }}\nb: vpc-0e6a4c1f2b3d4e5f6\n"),
+            "{out}"
+        );
     }
 
     #[test]
@@ -1912,9 +2073,35 @@ plugins:
         let errors = messages(render("a: 1\nb: {{#if (env `X`)}}x\n", &[]));
         assert_eq!(errors.len(), 1, "{errors:#?}");
         assert!(errors[0].contains("never closed"), "{errors:#?}");
-        let errors = messages(render("a: {{#each (env `X`)}}{{this.nope}}{{/each}}\n", &[("X", "abc")]));
+        let errors = messages(render(
+            "a: {{#each (env `X`)}}{{this.nope}}{{/each}}\n",
+            &[("X", "abc")],
+        ));
         assert_eq!(errors.len(), 1, "{errors:#?}");
         assert!(errors[0].starts_with("ecschedule.yaml:1:"), "{errors:#?}");
+    }
+
+    #[test]
+    fn malformed_actions_are_reported_precisely() {
+        let text = "a: {{ \"bad \\q\" }}\nb: {{ `open }}\nc: {{ env `A` | }}\nd: {{ (env `A`) `x` }}\ne: {{else}}\nf: {{#foo}}x{{/foo}}\ng: {{ foo.bar }}\nh: {{ 1e5 }}\n";
+        let errors = messages(render(text, &[]));
+        assert_eq!(
+            errors,
+            [
+                "ecschedule.yaml:1:7: unknown escape \\q in string",
+                "ecschedule.yaml:2:7: unterminated raw string (missing `)",
+                "ecschedule.yaml:3:15: missing function or value",
+                "ecschedule.yaml:4:17: only a function can take arguments",
+                "ecschedule.yaml:5:6: unexpected {{else}}: there is no open block",
+                "ecschedule.yaml:6:7: block helper \"#foo\" is not supported (use #if, #unless, #each or #with)",
+                "ecschedule.yaml:7:7: unknown variable \"foo.bar\": templates have no data, use env or must_env",
+                "ecschedule.yaml:8:7: invalid number 1e5",
+            ]
+        );
+        assert_eq!(
+            render("{{{ env `A` }}} {{& env `A` }}", &[("A", "<&>")]).as_deref(),
+            Ok("<&> <&>")
+        );
     }
 
     #[test]

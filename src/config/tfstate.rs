@@ -6,6 +6,7 @@
 //! (local file, S3) is the plugin module's job.
 
 use std::fmt;
+use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value};
@@ -22,6 +23,11 @@ pub enum TfStateError {
         source_name: String,
         #[source]
         cause: std::io::Error,
+    },
+    #[error("tfstate {source_name}: no such file (looked in {looked_in})")]
+    NotFound {
+        source_name: String,
+        looked_in: String,
     },
     #[error("tfstate {source_name}: cannot fetch the state: {cause}")]
     Fetch { source_name: String, cause: String },
@@ -41,7 +47,9 @@ pub enum TfStateError {
     },
     #[error("tfstate {source_name}: not a Terraform state: {reason}")]
     InvalidState { source_name: String, reason: String },
-    #[error("tfstate {url}: URL scheme \"{scheme}\" is not supported yet (use s3://BUCKET/KEY, file:///PATH or a local path)")]
+    #[error(
+        "tfstate {url}: URL scheme \"{scheme}\" is not supported yet (use s3://BUCKET/KEY, file:///PATH or a local path)"
+    )]
     UnsupportedScheme { url: String, scheme: String },
     #[error("tfstate {url}: invalid URL: {reason}")]
     InvalidUrl { url: String, reason: String },
@@ -65,12 +73,17 @@ impl TfStateLocation {
     /// directory first and then against the working directory (where
     /// ecschedule resolves them); when neither exists the config-relative
     /// path is returned so that the read error names it.
+    #[must_use]
     pub fn from_path(path: &str, config_dir: &Path, cwd: &Path) -> TfStateLocation {
         TfStateLocation::File(resolve_local(Path::new(path), config_dir, cwd))
     }
 
     /// A plugin `url:`: `s3://BUCKET/KEY`, `file:///ABS/PATH` or a plain
     /// path (resolved like [`TfStateLocation::from_path`]).
+    ///
+    /// # Errors
+    /// A malformed `s3://`/`file://` URL, or another scheme (http(s), gs,
+    /// azurerm, remote: not supported yet).
     pub fn from_url(
         url: &str,
         config_dir: &Path,
@@ -152,7 +165,7 @@ enum Seg {
     Name(String),
     /// `[N]` (a count index; negative counts from the end in attribute paths).
     Index(i64),
-    /// `["key"]` / `['key']` (a for_each key or an attribute key).
+    /// `["key"]` / `['key']` (a `for_each` key or an attribute key).
     Key(String),
 }
 
@@ -172,6 +185,9 @@ pub struct TfState {
 impl TfState {
     /// Parses the bytes of a state file. `source` is how the state is named
     /// in messages (a path or URL).
+    ///
+    /// # Errors
+    /// Invalid JSON, a version other than 4, or not a state at all.
     pub fn from_slice(bytes: &[u8], source: &str) -> Result<TfState, TfStateError> {
         let doc = parse_json(bytes, source)?;
         let Some(obj) = doc.as_object() else {
@@ -228,6 +244,10 @@ impl TfState {
     /// which has a `backend` block instead of resources): the remote state it
     /// points to. `Ok(None)` when the bytes have no backend block.
     /// `workspace` is the Terraform workspace (`default` when empty).
+    ///
+    /// # Errors
+    /// Invalid JSON, a backend other than s3, or an s3 backend without
+    /// bucket/key.
     pub fn backend_location(
         bytes: &[u8],
         source: &str,
@@ -271,6 +291,7 @@ impl TfState {
     }
 
     /// The name of the source this state was read from.
+    #[must_use]
     pub fn source_name(&self) -> &str {
         &self.source_name
     }
@@ -279,17 +300,18 @@ impl TfState {
     ///
     /// - `TYPE.NAME`, `data.TYPE.NAME`, module prefixes
     ///   (`module.a.module.b.TYPE.NAME`), `[0]` count indexes, `["key"]` /
-    ///   `['key']` for_each keys;
+    ///   `['key']` `for_each` keys;
     /// - `output.NAME` (value unwrapped) and
     ///   `data.terraform_remote_state.X.outputs.Y`;
     /// - attribute paths after the resource: `.attr`, `.a.b`, `[N]` (negative
     ///   counts from the end), `["k"]`, names containing `-`;
-    /// - a count/for_each resource without an index is the list (ordered by
+    /// - a `count/for_each` resource without an index is the list (ordered by
     ///   index) or the map (by key) of its instances.
     ///
     /// The longest scanned key that is a prefix of the address wins; the rest
     /// of the address must start with `.` or `[`. Returns `None` when nothing
     /// is found or the value is `null`.
+    #[must_use]
     pub fn lookup(&self, address: &str) -> Option<Value> {
         let segs = parse_address(address)?;
         let entry = self
@@ -368,7 +390,11 @@ impl TfState {
                 Some(Value::String(k)) => Some(Seg::Key(k.clone())),
                 Some(Value::Number(n)) => n
                     .as_i64()
-                    .or_else(|| n.as_f64().filter(|f| f.fract() == 0.0).map(|f| f as i64))
+                    .or_else(|| {
+                        // An integral float index (never written by Terraform).
+                        #[allow(clippy::cast_possible_truncation)]
+                        n.as_f64().filter(|f| f.fract() == 0.0).map(|f| f as i64)
+                    })
                     .map(Seg::Index),
                 Some(_) => continue,
             };
@@ -534,6 +560,7 @@ fn parse_bracket(chars: &[char], start: usize) -> Option<(Seg, usize)> {
 /// `Object.String()`: strings raw; numbers, booleans, lists and maps
 /// JSON-encoded the way Go's `encoding/json` does (map keys sorted,
 /// `<`, `>`, `&` escaped).
+#[must_use]
 pub fn to_template_string(v: &Value) -> String {
     match v {
         Value::String(s) => s.clone(),
@@ -559,9 +586,11 @@ pub(crate) fn go_json_escape(s: &str) -> String {
             '\u{8}' => out.push_str("\\b"),
             '\u{c}' => out.push_str("\\f"),
             '<' | '>' | '&' | '\u{2028}' | '\u{2029}' => {
-                out.push_str(&format!("\\u{:04x}", u32::from(c)));
+                let _ = write!(out, "\\u{:04x}", u32::from(c));
             }
-            c if u32::from(c) < 0x20 => out.push_str(&format!("\\u{:04x}", u32::from(c))),
+            c if u32::from(c) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", u32::from(c));
+            }
             c => out.push(c),
         }
     }
@@ -663,7 +692,11 @@ mod tests {
             Some("sg-03d360a9d98c40504")
         );
         assert_eq!(
-            s(&st, "module.network.module.vpc.aws_subnet.private[1].cidr_block").as_deref(),
+            s(
+                &st,
+                "module.network.module.vpc.aws_subnet.private[1].cidr_block"
+            )
+            .as_deref(),
             Some("10.0.11.0/24")
         );
         assert_eq!(
@@ -684,7 +717,10 @@ mod tests {
             .iter()
             .filter_map(|v| v.get("id").and_then(Value::as_str))
             .collect();
-        assert_eq!(ids, ["subnet-039cb8363ae3f2b74", "subnet-03f653bcc55408971"]);
+        assert_eq!(
+            ids,
+            ["subnet-039cb8363ae3f2b74", "subnet-03f653bcc55408971"]
+        );
         // An attribute path through the parent list works too.
         assert_eq!(
             s(&st, "module.network.module.vpc.aws_subnet.private[-1].id").as_deref(),
@@ -695,11 +731,17 @@ mod tests {
     #[test]
     fn parent_key_of_for_each_is_a_map() {
         let st = seed();
-        let map = st.lookup("module.ecs.aws_cloudwatch_log_group.main").expect("map");
+        let map = st
+            .lookup("module.ecs.aws_cloudwatch_log_group.main")
+            .expect("map");
         let keys: Vec<&String> = map.as_object().expect("object").keys().collect();
         assert_eq!(keys, ["app", "nginx"]);
         assert_eq!(
-            s(&st, "module.ecs.aws_cloudwatch_log_group.main.nginx.retention_in_days").as_deref(),
+            s(
+                &st,
+                "module.ecs.aws_cloudwatch_log_group.main.nginx.retention_in_days"
+            )
+            .as_deref(),
             Some("14")
         );
     }
@@ -708,8 +750,11 @@ mod tests {
     fn for_each_keys_with_double_and_single_quotes() {
         let st = seed();
         assert_eq!(
-            s(&st, "module.ecs.aws_cloudwatch_log_group.main[\"app\"].retention_in_days")
-                .as_deref(),
+            s(
+                &st,
+                "module.ecs.aws_cloudwatch_log_group.main[\"app\"].retention_in_days"
+            )
+            .as_deref(),
             Some("30")
         );
         assert_eq!(
@@ -730,7 +775,10 @@ mod tests {
     #[test]
     fn outputs_are_unwrapped() {
         let st = seed();
-        assert_eq!(s(&st, "output.vpc_id").as_deref(), Some("vpc-0e6a4c1f2b3d4e5f6"));
+        assert_eq!(
+            s(&st, "output.vpc_id").as_deref(),
+            Some("vpc-0e6a4c1f2b3d4e5f6")
+        );
         assert_eq!(
             s(&st, "output.private_subnet_ids").as_deref(),
             Some(r#"["subnet-039cb8363ae3f2b74","subnet-03f653bcc55408971"]"#)
@@ -764,11 +812,21 @@ mod tests {
             Some(r#"["ap-northeast-3a","ap-northeast-3b","ap-northeast-3c"]"#)
         );
         assert_eq!(
-            s(&st, "data.terraform_remote_state.shared.outputs.kms_key_arn").as_deref(),
-            Some("arn:aws:kms:ap-northeast-3:957735096129:key/0f1e2d3c-4b5a-6978-8a9b-0c1d2e3f4a5b")
+            s(
+                &st,
+                "data.terraform_remote_state.shared.outputs.kms_key_arn"
+            )
+            .as_deref(),
+            Some(
+                "arn:aws:kms:ap-northeast-3:957735096129:key/0f1e2d3c-4b5a-6978-8a9b-0c1d2e3f4a5b"
+            )
         );
         assert_eq!(
-            s(&st, "data.terraform_remote_state.shared.outputs.repository-uri").as_deref(),
+            s(
+                &st,
+                "data.terraform_remote_state.shared.outputs.repository-uri"
+            )
+            .as_deref(),
             Some("957735096129.dkr.ecr.ap-northeast-3.amazonaws.com/t3-kato/nginx")
         );
         assert_eq!(
@@ -785,17 +843,27 @@ mod tests {
             Some("t3-kato-prod-ecs")
         );
         assert_eq!(
-            s(&st, "module.network.aws_security_group.ecs.tags[\"kubernetes.io/role\"]")
-                .as_deref(),
+            s(
+                &st,
+                "module.network.aws_security_group.ecs.tags[\"kubernetes.io/role\"]"
+            )
+            .as_deref(),
             Some("none")
         );
         assert_eq!(
-            s(&st, "module.network.aws_security_group.ecs.ingress[0].from_port").as_deref(),
+            s(
+                &st,
+                "module.network.aws_security_group.ecs.ingress[0].from_port"
+            )
+            .as_deref(),
             Some("80")
         );
         assert_eq!(
-            s(&st, "module.network.aws_security_group.ecs.ingress[0].security_groups[0]")
-                .as_deref(),
+            s(
+                &st,
+                "module.network.aws_security_group.ecs.ingress[0].security_groups[0]"
+            )
+            .as_deref(),
             Some("sg-0a9b8c7d6e5f40312")
         );
         assert_eq!(
@@ -807,7 +875,11 @@ mod tests {
             Some("3")
         );
         assert_eq!(
-            s(&st, "module.network.module.vpc.aws_vpc.this.enable_dns_support").as_deref(),
+            s(
+                &st,
+                "module.network.module.vpc.aws_vpc.this.enable_dns_support"
+            )
+            .as_deref(),
             Some("true")
         );
         // null attributes count as not found, as in tfstate-lookup.
@@ -820,7 +892,9 @@ mod tests {
     #[test]
     fn whole_resource_object() {
         let st = seed();
-        let sg = st.lookup("module.network.aws_security_group.ecs").expect("sg");
+        let sg = st
+            .lookup("module.network.aws_security_group.ecs")
+            .expect("sg");
         assert_eq!(sg.get("name"), Some(&json!("t3-kato-prod-ecs")));
         let text = s(&st, "module.ecs.aws_ecs_cluster.this").expect("cluster");
         // Go's encoding/json sorts map keys.
@@ -854,11 +928,23 @@ mod tests {
             ]
         });
         let st = TfState::from_slice(state.to_string().as_bytes(), "t").expect("state");
-        assert_eq!(s(&st, "module.svc[\"api\"].aws_x.y.id").as_deref(), Some("api-x"));
-        assert_eq!(s(&st, "module.svc['api'].aws_x.y.id").as_deref(), Some("api-x"));
-        assert_eq!(s(&st, "module.svc[1].module.inner.aws_x.y.id").as_deref(), Some("one-x"));
+        assert_eq!(
+            s(&st, "module.svc[\"api\"].aws_x.y.id").as_deref(),
+            Some("api-x")
+        );
+        assert_eq!(
+            s(&st, "module.svc['api'].aws_x.y.id").as_deref(),
+            Some("api-x")
+        );
+        assert_eq!(
+            s(&st, "module.svc[1].module.inner.aws_x.y.id").as_deref(),
+            Some("one-x")
+        );
         assert_eq!(s(&st, "aws_old.z[1].id").as_deref(), Some("b"));
-        assert_eq!(s(&st, "aws_old.z").as_deref(), Some(r#"[{"id":"a"},{"id":"b"}]"#));
+        assert_eq!(
+            s(&st, "aws_old.z").as_deref(),
+            Some(r#"[{"id":"a"},{"id":"b"}]"#)
+        );
     }
 
     #[test]

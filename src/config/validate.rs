@@ -50,7 +50,9 @@ fn is_region(s: &str) -> bool {
     let parts: Vec<&str> = s.split('-').collect();
     parts.len() >= 3
         && parts.iter().all(|p| {
-            !p.is_empty() && p.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+            !p.is_empty()
+                && p.chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
         })
         && parts
             .last()
@@ -130,7 +132,11 @@ fn check_role(c: &mut Ctx<'_>, p: &str, label: &str, role: &str) {
             .chars()
             .all(|ch| ch.is_ascii_alphanumeric() || "+=,.@_-/".contains(ch))
     {
-        c.err(p, label, format!("role \"{role}\" is not a valid IAM role name"));
+        c.err(
+            p,
+            label,
+            format!("role \"{role}\" is not a valid IAM role name"),
+        );
     }
 }
 
@@ -154,7 +160,11 @@ fn check_tags(c: &mut Ctx<'_>, p: &str, label: &str, tags: &BTreeMap<String, Str
             );
         }
         if v.len() > 256 {
-            c.err(&kp, label, format!("tag \"{k}\": value longer than 256 characters"));
+            c.err(
+                &kp,
+                label,
+                format!("tag \"{k}\": value longer than 256 characters"),
+            );
         }
     }
 }
@@ -171,13 +181,21 @@ fn rule(c: &mut Ctx<'_>, raw: &RawConfig, r: &RawRule, p: &str, label: &str) {
         c.err(&format!("{p}/scheduleExpression"), label, e.to_string());
     }
     if r.description.as_ref().is_some_and(|d| d.len() > 512) {
-        c.err(&format!("{p}/description"), label, "description is longer than 512 characters");
+        c.err(
+            &format!("{p}/description"),
+            label,
+            "description is longer than 512 characters",
+        );
     }
     if let Some(bus) = &r.event_bus_name
         && !valid_name(bus, 256)
         && !bus.starts_with("arn:")
     {
-        c.err(&format!("{p}/eventBusName"), label, format!("invalid event bus name \"{bus}\""));
+        c.err(
+            &format!("{p}/eventBusName"),
+            label,
+            format!("invalid event bus name \"{bus}\""),
+        );
     }
     for (key, mine, top) in [
         ("region", &r.region, &raw.region),
@@ -210,7 +228,11 @@ fn rule(c: &mut Ctx<'_>, raw: &RawConfig, r: &RawRule, p: &str, label: &str) {
                 );
             }
             if targets.is_empty() {
-                c.err(&format!("{p}/targets"), label, "targets: must list at least one target");
+                c.err(
+                    &format!("{p}/targets"),
+                    label,
+                    "targets: must list at least one target",
+                );
             }
             if targets.len() > 5 {
                 c.err(
@@ -223,11 +245,19 @@ fn rule(c: &mut Ctx<'_>, raw: &RawConfig, r: &RawRule, p: &str, label: &str) {
             for (i, t) in targets.iter().enumerate() {
                 let tp = format!("{p}/targets/{i}");
                 if targets.len() > 1 && t.target_id.is_none() {
-                    c.err(&tp, label, "targetId is required when a rule has several targets");
+                    c.err(
+                        &tp,
+                        label,
+                        "targetId is required when a rule has several targets",
+                    );
                 }
                 let id = t.target_id.clone().unwrap_or_else(|| r.name.clone());
                 if !ids.insert(id.clone()) {
-                    c.err(&format!("{tp}/targetId"), label, format!("duplicate targetId \"{id}\""));
+                    c.err(
+                        &format!("{tp}/targetId"),
+                        label,
+                        format!("duplicate targetId \"{id}\""),
+                    );
                 }
                 if !valid_name(&id, 64) {
                     c.err(&format!("{tp}/targetId"), label, format!("invalid targetId \"{id}\": 1-64 characters of letters, digits, '.', '-' and '_'"));
@@ -265,7 +295,8 @@ fn ecs_target(c: &mut Ctx<'_>, f: &TargetFields<'_>, p: &str, label: &str) {
                 && family
                     .chars()
                     .all(|ch| ch.is_ascii_alphanumeric() || ch == '-' || ch == '_');
-            let rev_ok = !td.contains(':') || (!rev.is_empty() && rev.chars().all(|ch| ch.is_ascii_digit()));
+            let rev_ok =
+                !td.contains(':') || (!rev.is_empty() && rev.chars().all(|ch| ch.is_ascii_digit()));
             if !family_ok || !rev_ok {
                 c.err(
                     &format!("{p}/taskDefinition"),
@@ -278,12 +309,20 @@ fn ecs_target(c: &mut Ctx<'_>, f: &TargetFields<'_>, p: &str, label: &str) {
     if let Some(n) = f.task_count
         && n > 10
     {
-        c.err(&format!("{p}/taskCount"), label, format!("taskCount {n} is above the maximum of 10"));
+        c.err(
+            &format!("{p}/taskCount"),
+            label,
+            format!("taskCount {n} is above the maximum of 10"),
+        );
     }
     if let Some(role) = f.role {
         check_role(c, &format!("{p}/role"), label, role);
     }
-    if f.launch_type.is_some() && f.capacity_provider_strategy.as_ref().is_some_and(|v| !v.is_empty()) {
+    if f.launch_type.is_some()
+        && f.capacity_provider_strategy
+            .as_ref()
+            .is_some_and(|v| !v.is_empty())
+    {
         c.err(
             &format!("{p}/capacityProviderStrategy"),
             label,
@@ -292,70 +331,136 @@ fn ecs_target(c: &mut Ctx<'_>, f: &TargetFields<'_>, p: &str, label: &str) {
     }
     for (i, cp) in f.capacity_provider_strategy.iter().flatten().enumerate() {
         if cp.base.is_some_and(|b| !(0..=100_000).contains(&b)) {
-            c.err(&format!("{p}/capacityProviderStrategy/{i}/base"), label, "base must be between 0 and 100000");
+            c.err(
+                &format!("{p}/capacityProviderStrategy/{i}/base"),
+                label,
+                "base must be between 0 and 100000",
+            );
         }
         if cp.weight.is_some_and(|w| !(0..=1000).contains(&w)) {
-            c.err(&format!("{p}/capacityProviderStrategy/{i}/weight"), label, "weight must be between 0 and 1000");
+            c.err(
+                &format!("{p}/capacityProviderStrategy/{i}/weight"),
+                label,
+                "weight must be between 0 and 1000",
+            );
         }
     }
     if let Some(n) = f.network_configuration {
         let v = &n.aws_vpc_configuration;
         let np = format!("{p}/network_configuration/aws_vpc_configuration");
         if v.subnets.is_empty() || v.subnets.len() > 16 {
-            c.err(&format!("{np}/subnets"), label, "between 1 and 16 subnets are required");
+            c.err(
+                &format!("{np}/subnets"),
+                label,
+                "between 1 and 16 subnets are required",
+            );
         }
         if v.security_groups.as_ref().is_some_and(|s| s.len() > 5) {
-            c.err(&format!("{np}/security_groups"), label, "at most 5 security groups are allowed");
+            c.err(
+                &format!("{np}/security_groups"),
+                label,
+                "at most 5 security groups are allowed",
+            );
         }
     }
     if let Some(d) = f.dead_letter_config
         && d.sqs.starts_with("arn:")
         && !is_arn_of(&d.sqs, "sqs")
     {
-        c.err(&format!("{p}/dead_letter_config/sqs"), label, format!("\"{}\" is not an SQS queue ARN", d.sqs));
+        c.err(
+            &format!("{p}/dead_letter_config/sqs"),
+            label,
+            format!("\"{}\" is not an SQS queue ARN", d.sqs),
+        );
     }
     if let Some(t) = f.propagate_tags
         && !t.is_empty()
         && t != "TASK_DEFINITION"
     {
-        c.err(&format!("{p}/propagateTags"), label, format!("propagateTags must be TASK_DEFINITION, not \"{t}\""));
+        c.err(
+            &format!("{p}/propagateTags"),
+            label,
+            format!("propagateTags must be TASK_DEFINITION, not \"{t}\""),
+        );
     }
     if let Some(r) = f.retry_policy {
-        if r.maximum_retry_attempts.is_some_and(|n| !(0..=185).contains(&n)) {
-            c.err(&format!("{p}/retryPolicy/maximumRetryAttempts"), label, "maximumRetryAttempts must be between 0 and 185");
+        if r.maximum_retry_attempts
+            .is_some_and(|n| !(0..=185).contains(&n))
+        {
+            c.err(
+                &format!("{p}/retryPolicy/maximumRetryAttempts"),
+                label,
+                "maximumRetryAttempts must be between 0 and 185",
+            );
         }
-        if r.maximum_event_age_in_seconds.is_some_and(|n| !(60..=86_400).contains(&n)) {
-            c.err(&format!("{p}/retryPolicy/maximumEventAgeInSeconds"), label, "maximumEventAgeInSeconds must be between 60 and 86400");
+        if r.maximum_event_age_in_seconds
+            .is_some_and(|n| !(60..=86_400).contains(&n))
+        {
+            c.err(
+                &format!("{p}/retryPolicy/maximumEventAgeInSeconds"),
+                label,
+                "maximumEventAgeInSeconds must be between 60 and 86400",
+            );
         }
     }
     let constraints = f.placement_constraints.as_deref().unwrap_or_default();
     if constraints.len() > 10 {
-        c.err(&format!("{p}/placementConstraints"), label, "at most 10 placement constraints are allowed");
+        c.err(
+            &format!("{p}/placementConstraints"),
+            label,
+            "at most 10 placement constraints are allowed",
+        );
     }
     for (i, pc) in constraints.iter().enumerate() {
         if pc.kind != "distinctInstance" && pc.kind != "memberOf" {
-            c.err(&format!("{p}/placementConstraints/{i}/type"), label, format!("placement constraint type must be distinctInstance or memberOf, not \"{}\"", pc.kind));
+            c.err(
+                &format!("{p}/placementConstraints/{i}/type"),
+                label,
+                format!(
+                    "placement constraint type must be distinctInstance or memberOf, not \"{}\"",
+                    pc.kind
+                ),
+            );
         }
     }
     let strategies = f.placement_strategy.as_deref().unwrap_or_default();
     if strategies.len() > 5 {
-        c.err(&format!("{p}/placementStrategy"), label, "at most 5 placement strategies are allowed");
+        c.err(
+            &format!("{p}/placementStrategy"),
+            label,
+            "at most 5 placement strategies are allowed",
+        );
     }
     for (i, ps) in strategies.iter().enumerate() {
         if !matches!(ps.kind.as_str(), "random" | "spread" | "binpack") {
-            c.err(&format!("{p}/placementStrategy/{i}/type"), label, format!("placement strategy type must be random, spread or binpack, not \"{}\"", ps.kind));
+            c.err(
+                &format!("{p}/placementStrategy/{i}/type"),
+                label,
+                format!(
+                    "placement strategy type must be random, spread or binpack, not \"{}\"",
+                    ps.kind
+                ),
+            );
         }
     }
     if let Some(t) = f.task_override
         && let Some(e) = &t.ephemeral_storage
         && !(21..=200).contains(&e.size_in_gib)
     {
-        c.err(&format!("{p}/taskOverride/ephemeralStorage/sizeInGiB"), label, "ephemeral storage must be between 21 and 200 GiB");
+        c.err(
+            &format!("{p}/taskOverride/ephemeralStorage/sizeInGiB"),
+            label,
+            "ephemeral storage must be between 21 and 200 GiB",
+        );
     }
     let mut names = HashSet::new();
     for (i, co) in f.container_overrides.iter().flatten().enumerate() {
         if !names.insert(co.name.as_str()) {
-            c.err(&format!("{p}/containerOverrides/{i}/name"), label, format!("duplicate container override \"{}\"", co.name));
+            c.err(
+                &format!("{p}/containerOverrides/{i}/name"),
+                label,
+                format!("duplicate container override \"{}\"", co.name),
+            );
         }
     }
     if let Some(tags) = f.task_tags {
@@ -365,7 +470,11 @@ fn ecs_target(c: &mut Ctx<'_>, f: &TargetFields<'_>, p: &str, label: &str) {
 
 fn schedule(c: &mut Ctx<'_>, s: &RawSchedule, p: &str, label: &str) {
     if !valid_name(&s.name, 64) {
-        c.err(&format!("{p}/name"), label, "schedule name must be 1-64 characters of letters, digits, '.', '-' and '_'");
+        c.err(
+            &format!("{p}/name"),
+            label,
+            "schedule name must be 1-64 characters of letters, digits, '.', '-' and '_'",
+        );
     }
     if let Some(g) = &s.schedule_group
         && !valid_name(g, 64)
@@ -381,33 +490,65 @@ fn schedule(c: &mut Ctx<'_>, s: &RawSchedule, p: &str, label: &str) {
         c.err(&format!("{p}/timezone"), label, e.to_string());
     }
     if s.description.as_ref().is_some_and(|d| d.len() > 512) {
-        c.err(&format!("{p}/description"), label, "description is longer than 512 characters");
+        c.err(
+            &format!("{p}/description"),
+            label,
+            "description is longer than 512 characters",
+        );
     }
     let start = s.start_date.as_deref().map(|d| (d, normalize_date(d)));
     let end = s.end_date.as_deref().map(|d| (d, normalize_date(d)));
     for (key, v) in [("startDate", &start), ("endDate", &end)] {
         if let Some((text, None)) = v {
-            c.err(&format!("{p}/{key}"), label, format!("{key} \"{text}\" is not an ISO 8601 date-time such as 2026-01-01T00:00:00Z"));
+            c.err(
+                &format!("{p}/{key}"),
+                label,
+                format!(
+                    "{key} \"{text}\" is not an ISO 8601 date-time such as 2026-01-01T00:00:00Z"
+                ),
+            );
         }
     }
     if let (Some((_, Some(a))), Some((_, Some(b)))) = (&start, &end)
         && a >= b
     {
-        c.err(&format!("{p}/endDate"), label, "endDate must be after startDate");
+        c.err(
+            &format!("{p}/endDate"),
+            label,
+            "endDate must be after startDate",
+        );
     }
     if let Some(w) = &s.flexible_time_window {
         let wp = format!("{p}/flexibleTimeWindow");
         match (w.mode, w.maximum_window_in_minutes) {
-            (super::raw::FlexibleTimeWindowMode::Flexible, None) => c.err(&wp, label, "flexibleTimeWindow mode FLEXIBLE requires maximumWindowInMinutes (1-1440)"),
-            (super::raw::FlexibleTimeWindowMode::Flexible, Some(m)) if !(1..=1440).contains(&m) => c.err(&format!("{wp}/maximumWindowInMinutes"), label, "maximumWindowInMinutes must be between 1 and 1440"),
-            (super::raw::FlexibleTimeWindowMode::Off, Some(_)) => c.err(&format!("{wp}/maximumWindowInMinutes"), label, "maximumWindowInMinutes is only allowed with mode FLEXIBLE"),
+            (super::raw::FlexibleTimeWindowMode::Flexible, None) => c.err(
+                &wp,
+                label,
+                "flexibleTimeWindow mode FLEXIBLE requires maximumWindowInMinutes (1-1440)",
+            ),
+            (super::raw::FlexibleTimeWindowMode::Flexible, Some(m)) if !(1..=1440).contains(&m) => {
+                c.err(
+                    &format!("{wp}/maximumWindowInMinutes"),
+                    label,
+                    "maximumWindowInMinutes must be between 1 and 1440",
+                )
+            }
+            (super::raw::FlexibleTimeWindowMode::Off, Some(_)) => c.err(
+                &format!("{wp}/maximumWindowInMinutes"),
+                label,
+                "maximumWindowInMinutes is only allowed with mode FLEXIBLE",
+            ),
             _ => {}
         }
     }
     if let Some(k) = &s.kms_key_arn
         && !is_arn_of(k, "kms")
     {
-        c.err(&format!("{p}/kmsKeyArn"), label, format!("kmsKeyArn \"{k}\" is not a KMS key ARN"));
+        c.err(
+            &format!("{p}/kmsKeyArn"),
+            label,
+            format!("kmsKeyArn \"{k}\" is not a KMS key ARN"),
+        );
     }
     ecs_target(c, &target_fields!(s), p, label);
 }

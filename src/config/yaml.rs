@@ -255,6 +255,9 @@ mod tests {
 
     #[test]
     fn empty_is_null() {
-        assert_eq!(parse("# only a comment\n").map(|d| d.value).ok(), None.or(Some(Value::Null)));
+        assert_eq!(
+            parse("# only a comment\n").map(|d| d.value).ok(),
+            None.or(Some(Value::Null))
+        );
     }
 }

@@ -322,7 +322,8 @@ fn schedule(
         .map(|w| w.maximum_window_in_minutes.map_or(0, i32_of));
     Schedule {
         name: s.name.clone(),
-        group: non_empty(&s.schedule_group).unwrap_or_else(|| super::DEFAULT_SCHEDULE_GROUP.to_string()),
+        group: non_empty(&s.schedule_group)
+            .unwrap_or_else(|| super::DEFAULT_SCHEDULE_GROUP.to_string()),
         description: s.description.clone().unwrap_or_default(),
         schedule_expression: s.schedule_expression.trim().to_string(),
         timezone: non_empty(&s.timezone).unwrap_or_else(|| "UTC".to_string()),

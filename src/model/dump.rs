@@ -7,10 +7,11 @@ use std::collections::BTreeMap;
 
 use super::{AccountContext, EcsTarget, Rule, Schedule, State, arn};
 use crate::config::raw::{
-    ActionAfterCompletion, AssignPublicIp, FlexibleTimeWindowMode, LaunchType, RawAwsVpcConfiguration,
-    RawCapacityProviderStrategyItem, RawContainerOverride, RawDeadLetterConfig, RawEphemeralStorage,
-    RawFlexibleTimeWindow, RawNetworkConfiguration, RawPlacementConstraint, RawPlacementStrategy,
-    RawRetryPolicy, RawRule, RawSchedule, RawTarget, RawTaskOverride, RawTypedValue, ScheduleState,
+    ActionAfterCompletion, AssignPublicIp, FlexibleTimeWindowMode, LaunchType,
+    RawAwsVpcConfiguration, RawCapacityProviderStrategyItem, RawContainerOverride,
+    RawDeadLetterConfig, RawEphemeralStorage, RawFlexibleTimeWindow, RawNetworkConfiguration,
+    RawPlacementConstraint, RawPlacementStrategy, RawRetryPolicy, RawRule, RawSchedule, RawTarget,
+    RawTaskOverride, RawTypedValue, ScheduleState,
 };
 
 fn some_if<T>(cond: bool, v: T) -> Option<T> {
@@ -59,9 +60,9 @@ fn fields(e: &EcsTarget, default_role: &str, ctx: &AccountContext) -> Fields {
         memory: o.memory.clone(),
         task_role_arn: o.task_role_arn.clone(),
         execution_role_arn: o.execution_role_arn.clone(),
-        ephemeral_storage: o
-            .ephemeral_storage_gib
-            .map(|g| RawEphemeralStorage { size_in_gib: i64::from(g) }),
+        ephemeral_storage: o.ephemeral_storage_gib.map(|g| RawEphemeralStorage {
+            size_in_gib: i64::from(g),
+        }),
     };
     let typed = |v: &[super::TypedValue]| {
         some_if(
@@ -224,7 +225,8 @@ pub fn rule(r: &Rule, default_role: &str, ctx: &AccountContext) -> RawRule {
                 targets
                     .iter()
                     .map(|t| {
-                        let mut x = with_fields!(RawTarget::default(), fields(&t.ecs, default_role, ctx));
+                        let mut x =
+                            with_fields!(RawTarget::default(), fields(&t.ecs, default_role, ctx));
                         x.target_id = Some(t.id.clone());
                         x.dead_letter_config = dlq(&t.dead_letter_arn, ctx);
                         x.retry_policy = retry(&t.retry_policy);

@@ -163,7 +163,9 @@ pub fn encode(o: &TaskOverrides) -> Option<String> {
         memory: o.memory.clone(),
         task_role_arn: o.task_role_arn.clone(),
         execution_role_arn: o.execution_role_arn.clone(),
-        ephemeral_storage: o.ephemeral_storage_gib.map(|g| WireStorage { size_in_gi_b: g }),
+        ephemeral_storage: o
+            .ephemeral_storage_gib
+            .map(|g| WireStorage { size_in_gi_b: g }),
     };
     // Serialising plain structs of strings and integers cannot fail.
     serde_json::to_string(&wire).ok()

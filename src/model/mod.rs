@@ -193,7 +193,9 @@ pub struct TypedValue {
 }
 
 /// Address of a resource in plans and messages: `rule.NAME` or `schedule.GROUP/NAME`.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
 pub enum Address {
     Rule { event_bus: String, name: String },
     Schedule { group: String, name: String },

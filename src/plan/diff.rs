@@ -35,7 +35,9 @@ pub enum DiffError {
     UnknownRule { name: String, hint: Option<String> },
     #[error("no schedule named \"{name}\" in the config{}", hint.as_deref().map(|h| format!(" ({h})")).unwrap_or_default())]
     UnknownSchedule { name: String, hint: Option<String> },
-    #[error("--prune needs --all: with a partial selection it would delete every other managed resource")]
+    #[error(
+        "--prune needs --all: with a partial selection it would delete every other managed resource"
+    )]
     PruneNeedsAll,
     #[error("nothing selected: pass --all, --rule NAME or --schedule NAME")]
     NothingSelected,
@@ -132,8 +134,7 @@ pub fn compute(input: &DiffInput<'_>) -> Result<ChangeSet, DiffError> {
         {
             w.tags = h.tags.clone();
         }
-        let is_default_group =
-            matches!(&address, Address::Schedule { group, .. } if group == crate::model::DEFAULT_SCHEDULE_GROUP);
+        let is_default_group = matches!(&address, Address::Schedule { group, .. } if group == crate::model::DEFAULT_SCHEDULE_GROUP);
         let managed = have.tracking_id.as_deref() == Some(tracking.as_str());
         // Schedules in the default group cannot carry a tracking tag.
         let needs_tag = !managed && !is_default_group;
@@ -207,4 +208,176 @@ pub fn compute(input: &DiffInput<'_>) -> Result<ChangeSet, DiffError> {
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::yaml;
+    use crate::model::{AccountContext, desired};
+
+    fn ctx() -> AccountContext {
+        AccountContext {
+            account_id: "123456789012".into(),
+            partition: "aws".into(),
+            region: "ap-northeast-3".into(),
+        }
+    }
+
+    fn desired_from(text: &str) -> DesiredState {
+        let doc = yaml::parse(text).unwrap();
+        let raw = serde_json::from_value(doc.value).unwrap();
+        desired::build(&raw, &ctx())
+    }
+
+    const CONFIG: &str = "cluster: c\nrules:\n- name: a\n  scheduleExpression: rate(1 day)\n  taskDefinition: td\n- name: b\n  scheduleExpression: rate(2 days)\n  taskDefinition: td\n";
+
+    fn live_of(d: &DesiredState, name: &str, tracking: Option<&str>) -> LiveResource {
+        let r = d.rules.iter().find(|r| r.name == name).unwrap().clone();
+        LiveResource {
+            resource: Resource::Rule(r),
+            tracking_id: tracking.map(str::to_string),
+            fingerprint: format!("fp-{name}"),
+            foreign_targets: vec![],
+        }
+    }
+
+    fn run(
+        d: &DesiredState,
+        live: &[LiveResource],
+        sel: PlanSelection,
+    ) -> Result<ChangeSet, DiffError> {
+        compute(&DiffInput {
+            desired: d,
+            rules_with_tags: &HashSet::new(),
+            live,
+            selection: &sel,
+        })
+    }
+
+    fn all(prune: bool) -> PlanSelection {
+        PlanSelection {
+            all: true,
+            prune,
+            ..PlanSelection::default()
+        }
+    }
+
+    #[test]
+    fn in_sync_managed_rules_plan_no_changes() {
+        let d = desired_from(CONFIG);
+        let live = vec![live_of(&d, "a", Some("c")), live_of(&d, "b", Some("c"))];
+        let cs = run(&d, &live, all(true)).unwrap();
+        assert!(cs.changes.is_empty());
+        assert_eq!(cs.managed_seen.len(), 2);
+    }
+
+    #[test]
+    fn missing_rule_is_created_with_absent_fingerprint() {
+        let d = desired_from(CONFIG);
+        let live = vec![live_of(&d, "a", Some("c"))];
+        let cs = run(&d, &live, all(false)).unwrap();
+        assert_eq!(cs.changes.len(), 1);
+        assert_eq!(cs.changes[0].action, Action::Create);
+        assert_eq!(cs.fingerprints[0].digest, None);
+    }
+
+    #[test]
+    fn changed_expression_is_an_update_with_fingerprint() {
+        let d = desired_from(CONFIG);
+        let mut l = live_of(&d, "a", Some("c"));
+        if let Resource::Rule(r) = &mut l.resource {
+            r.schedule_expression = "rate(3 days)".into();
+        }
+        let cs = run(&d, &[l, live_of(&d, "b", Some("c"))], all(false)).unwrap();
+        assert_eq!(cs.changes.len(), 1);
+        assert_eq!(cs.changes[0].action, Action::Update);
+        assert!(!cs.changes[0].tag_only);
+        assert_eq!(cs.fingerprints[0].digest.as_deref(), Some("fp-a"));
+    }
+
+    #[test]
+    fn untagged_identical_rule_is_adopted_by_tagging() {
+        let d = desired_from(CONFIG);
+        let live = vec![live_of(&d, "a", None), live_of(&d, "b", Some("c"))];
+        let cs = run(&d, &live, all(false)).unwrap();
+        assert_eq!(cs.changes.len(), 1);
+        assert!(cs.changes[0].tag_only && cs.changes[0].adopts_unmanaged);
+    }
+
+    #[test]
+    fn prune_deletes_only_rules_managed_for_this_tracking_id() {
+        let d = desired_from(
+            "cluster: c\nrules:\n- name: a\n  scheduleExpression: rate(1 day)\n  taskDefinition: td\n",
+        );
+        let other = desired_from(CONFIG);
+        let live = vec![live_of(&d, "a", Some("c")), live_of(&other, "b", Some("c"))];
+        let mut neighbour = live_of(&other, "b", Some("other"));
+        if let Resource::Rule(r) = &mut neighbour.resource {
+            r.name = "n1".into();
+        }
+        let mut untagged = live_of(&other, "b", None);
+        if let Resource::Rule(r) = &mut untagged.resource {
+            r.name = "n2".into();
+        }
+        let mut live = live;
+        live.push(neighbour);
+        live.push(untagged);
+        let cs = run(&d, &live, all(true)).unwrap();
+        let deleted: Vec<String> = cs
+            .changes
+            .iter()
+            .filter(|c| c.action == Action::Delete)
+            .map(|c| c.address.to_string())
+            .collect();
+        assert_eq!(deleted, ["rule.b"]);
+        // without --prune nothing is deleted
+        let cs = run(&d, &live, all(false)).unwrap();
+        assert!(cs.changes.is_empty());
+    }
+
+    #[test]
+    fn prune_with_partial_selection_is_refused() {
+        let d = desired_from(CONFIG);
+        let sel = PlanSelection {
+            rules: vec!["a".into()],
+            prune: true,
+            ..PlanSelection::default()
+        };
+        assert_eq!(run(&d, &[], sel), Err(DiffError::PruneNeedsAll));
+    }
+
+    #[test]
+    fn unknown_rule_name_suggests() {
+        let d = desired_from(CONFIG);
+        let sel = PlanSelection {
+            rules: vec!["aa".into()],
+            ..PlanSelection::default()
+        };
+        let e = run(&d, &[], sel).unwrap_err().to_string();
+        assert!(e.contains("no rule named \"aa\""), "{e}");
+    }
+
+    #[test]
+    fn tags_are_compared_only_when_declared() {
+        let d = desired_from(CONFIG);
+        let mut l = live_of(&d, "a", Some("c"));
+        if let Resource::Rule(r) = &mut l.resource {
+            r.tags.insert("team".into(), "x".into());
+        }
+        let cs = run(&d, &[l.clone(), live_of(&d, "b", Some("c"))], all(false)).unwrap();
+        assert!(cs.changes.is_empty());
+        let with: HashSet<String> = ["a".to_string()].into();
+        let cs = compute(&DiffInput {
+            desired: &d,
+            rules_with_tags: &with,
+            live: &[l],
+            selection: &PlanSelection {
+                rules: vec!["a".into()],
+                ..PlanSelection::default()
+            },
+        })
+        .unwrap();
+        assert_eq!(cs.changes.len(), 1);
+    }
 }

@@ -128,13 +128,25 @@ fn sides(c: &ResourceChange, ctx: &AccountContext, m: &Masking) -> (String, Stri
 
 fn header(c: &ResourceChange) -> (String, Style) {
     match c.action {
-        Action::Create => (format!("+ {} will be created", c.address), Style::new().green()),
-        Action::Delete => (format!("- {} will be destroyed", c.address), Style::new().red()),
+        Action::Create => (
+            format!("+ {} will be created", c.address),
+            Style::new().green(),
+        ),
+        Action::Delete => (
+            format!("- {} will be destroyed", c.address),
+            Style::new().red(),
+        ),
         Action::Update if c.tag_only => (
-            format!("~ {} will be tagged ecschedule:tracking-id (no other change)", c.address),
+            format!(
+                "~ {} will be tagged ecschedule:tracking-id (no other change)",
+                c.address
+            ),
             Style::new().yellow(),
         ),
-        Action::Update => (format!("~ {} will be updated in place", c.address), Style::new().yellow()),
+        Action::Update => (
+            format!("~ {} will be updated in place", c.address),
+            Style::new().yellow(),
+        ),
     }
 }
 
@@ -164,7 +176,9 @@ pub fn change_text(c: &ResourceChange, ctx: &AccountContext, m: &Masking) -> Str
                 for (emph, text) in change.iter_strings_lossy() {
                     let text = text.trim_end_matches('\n');
                     match st {
-                        Some(s) if emph => line.push_str(&s.clone().bold().underlined().apply_to(text).to_string()),
+                        Some(s) if emph => {
+                            line.push_str(&s.clone().bold().underlined().apply_to(text).to_string())
+                        }
                         Some(s) => line.push_str(&s.apply_to(text).to_string()),
                         None => line.push_str(text),
                     }
@@ -182,8 +196,16 @@ pub fn change_text(c: &ResourceChange, ctx: &AccountContext, m: &Masking) -> Str
 /// `diff -u` text for one change (plain; no colour unless asked).
 pub fn unified_text(c: &ResourceChange, ctx: &AccountContext, m: &Masking, color: bool) -> String {
     let (before, after) = sides(c, ctx, m);
-    let old = if c.before.is_some() { format!("a/{}", c.address) } else { "null".to_string() };
-    let new = if c.after.is_some() { format!("b/{}", c.address) } else { "null".to_string() };
+    let old = if c.before.is_some() {
+        format!("a/{}", c.address)
+    } else {
+        "null".to_string()
+    };
+    let new = if c.after.is_some() {
+        format!("b/{}", c.address)
+    } else {
+        "null".to_string()
+    };
     let text = TextDiff::from_lines(&before, &after)
         .unified_diff()
         .context_radius(3)
@@ -341,7 +363,11 @@ pub fn plan_json(plan: &Plan, m: &Masking) -> PlanJson {
                 notes: c.notes.clone(),
             })
             .collect(),
-        summary: SummaryJson { add, change, destroy },
+        summary: SummaryJson {
+            add,
+            change,
+            destroy,
+        },
         fingerprints: plan
             .fingerprints
             .iter()

@@ -1,0 +1,269 @@
+//! The AWS layer: the only code in ecsched that talks to AWS (EventBridge rules
+//! and targets, EventBridge Scheduler, ECS, and S3/SSM for config templates).
+//! Its public API speaks model types and plain data; SDK types never leave it
+//! (except as the `source` of an [`AwsError`]). Every call goes through one
+//! concurrency bound and a per-service rate limit ([`AwsOptions`]); the SDK
+//! retries throttling and 5xx with backoff. Reads are one paginated listing per
+//! API, then per-resource reads in parallel. It never decides *what* to change:
+//! that is the planner's job.
+
+mod convert;
+mod ecs;
+pub mod error;
+mod eventbridge;
+mod fingerprint;
+mod gate;
+mod live;
+mod paginate;
+mod remote;
+mod scheduler;
+pub mod sdk;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+pub use error::{AwsError, AwsResult};
+pub use live::{LiveRule, LiveRules, LiveSchedule, LiveSchedules, SkippedRule, TaskOutcome};
+pub use remote::AwsRemote;
+pub use sdk::TEST_ACCOUNT_ENV;
+
+use crate::model::{AccountContext, EcsTarget, Rule, Schedule, arn};
+use gate::{Gate, Service};
+
+/// How ecsched talks to AWS.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AwsOptions {
+    /// `--region` or the config's `region:`; `None` falls back to the SDK chain.
+    pub region: Option<String>,
+    /// API calls in flight at most, all services together.
+    pub concurrency: usize,
+    /// Requests per second per service (EventBridge's control-plane quota is
+    /// about 50/s per account and region; the default stays well under it).
+    pub rate_limit_per_sec: f64,
+    /// Attempts per call, the first included (standard retry mode).
+    pub max_attempts: u32,
+}
+
+impl Default for AwsOptions {
+    fn default() -> Self {
+        AwsOptions {
+            region: None,
+            concurrency: 8,
+            rate_limit_per_sec: 25.0,
+            max_attempts: 8,
+        }
+    }
+}
+
+/// A connection to one AWS account and region. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Aws {
+    ctx: AccountContext,
+    calls: Arc<AtomicU64>,
+    rules: eventbridge::Rules,
+    schedules: scheduler::Schedules,
+    tasks: ecs::Tasks,
+    remote: AwsRemote,
+}
+
+impl Aws {
+    /// Connects with the standard AWS configuration chain (profiles, SSO, env,
+    /// IMDS, `AWS_ENDPOINT_URL`) and learns the account and partition from STS
+    /// `GetCallerIdentity`. The region is `opts.region`, else the SDK chain; with
+    /// neither, the error names `--region`, `region:`, `AWS_REGION` and the profile.
+    ///
+    /// Test only: when `ECSCHED_TEST_ACCOUNT_ID` is set, every request carries
+    /// `x-moto-account-id: <value>` (per-test accounts on the moto emulator).
+    pub async fn connect(opts: &AwsOptions) -> AwsResult<Aws> {
+        let test_account = std::env::var(TEST_ACCOUNT_ENV)
+            .ok()
+            .filter(|a| !a.is_empty());
+        Aws::connect_with(opts, None, test_account.as_deref()).await
+    }
+
+    /// [`Aws::connect`] with the endpoint and the emulator account given
+    /// explicitly instead of through the environment (tests). With both set, fixed
+    /// fake credentials are used.
+    pub async fn connect_with(
+        opts: &AwsOptions,
+        endpoint: Option<&str>,
+        test_account: Option<&str>,
+    ) -> AwsResult<Aws> {
+        let calls = Arc::new(AtomicU64::new(0));
+        let clients = sdk::load(opts, endpoint, test_account, calls.clone()).await?;
+        let gate = Arc::new(Gate::new(opts.concurrency, opts.rate_limit_per_sec));
+        let region = clients.region().unwrap_or_default().to_string();
+        let identity = gate
+            .run(
+                Service::Other,
+                clients.sts.get_caller_identity().send(),
+            )
+            .await
+            .map_err(|e| AwsError::api("GetCallerIdentity", "the configured credentials", e))?;
+        let account_id = identity
+            .account()
+            .filter(|a| !a.is_empty())
+            .ok_or(AwsError::MissingField {
+                operation: "GetCallerIdentity",
+                resource: "the configured credentials".to_string(),
+                field: "Account",
+            })?
+            .to_string();
+        // arn:PARTITION:sts::ACCOUNT:…
+        let partition = identity
+            .arn()
+            .and_then(|a| a.split(':').nth(1))
+            .filter(|p| !p.is_empty())
+            .map_or_else(
+                || arn::partition_of_region(&region).to_string(),
+                str::to_string,
+            );
+        let ctx = AccountContext {
+            account_id,
+            partition,
+            region,
+        };
+        Ok(Aws {
+            rules: eventbridge::Rules::new(clients.events.clone(), gate.clone(), ctx.clone()),
+            schedules: scheduler::Schedules::new(
+                clients.scheduler.clone(),
+                gate.clone(),
+                ctx.clone(),
+            ),
+            tasks: ecs::Tasks::new(clients.ecs.clone(), gate.clone()),
+            remote: AwsRemote::new(&clients, gate),
+            ctx,
+            calls,
+        })
+    }
+
+    /// Account, partition and region of this connection.
+    pub fn context(&self) -> &AccountContext {
+        &self.ctx
+    }
+
+    /// Requests sent so far (every attempt counts, STS included).
+    pub fn api_calls(&self) -> u64 {
+        self.calls.load(Ordering::Relaxed)
+    }
+
+    /// S3 and SSM reads for config templates (`config::plugin::RemoteSource`).
+    pub fn remote_source(&self) -> AwsRemote {
+        self.remote.clone()
+    }
+
+    // ---- EventBridge rules ------------------------------------------------------------
+
+    /// Every scheduled rule with an ECS target on `cluster_arn` on the given buses
+    /// (the default bus when empty), plus the rules named in `names` whatever they
+    /// target. One paginated `ListRules` and `ListRuleNamesByTarget` per bus, then
+    /// `ListTargetsByRule` and `ListTagsForResource` per listed rule, in parallel;
+    /// `progress(done, total)` as those finish. Everything else is in `skipped`.
+    pub async fn read_rules(
+        &self,
+        cluster_arn: &str,
+        buses: &[String],
+        names: &[String],
+        progress: &(dyn Fn(usize, usize) + Sync),
+    ) -> AwsResult<LiveRules> {
+        self.rules
+            .read_rules(cluster_arn, buses, names, progress)
+            .await
+    }
+
+    /// Re-reads one rule exactly as `read_rules` does (same APIs, same
+    /// fingerprint). `None` when it does not exist.
+    pub async fn read_rule(
+        &self,
+        cluster_arn: &str,
+        bus: &str,
+        name: &str,
+    ) -> AwsResult<Option<LiveRule>> {
+        self.rules.read_rule(cluster_arn, bus, name).await
+    }
+
+    /// Writes a rule: `PutRule`, `PutTargets` (all targets, one call),
+    /// `RemoveTargets` for our ECS targets the rule no longer declares, then
+    /// `TagResource` (user tags + tracking tag) and, with `manage_tags`,
+    /// `UntagResource` for removed user tags. A failure names the steps that
+    /// had already succeeded.
+    pub async fn put_rule(
+        &self,
+        rule: &Rule,
+        tracking_id: &str,
+        live: Option<&LiveRule>,
+        manage_tags: bool,
+    ) -> AwsResult<()> {
+        self.rules
+            .put_rule(rule, tracking_id, live, manage_tags)
+            .await
+    }
+
+    /// `RemoveTargets` (our targets) then `DeleteRule`; refused when the rule
+    /// also has targets ecsched does not manage. A rule already gone is success.
+    pub async fn delete_rule(&self, live: &LiveRule) -> AwsResult<()> {
+        self.rules.delete_rule(live).await
+    }
+
+    // ---- EventBridge Scheduler --------------------------------------------------------
+
+    /// Every schedule whose target is `cluster_arn`, plus those named in `names`
+    /// (`(group, name)`): one paginated `ListSchedules` over all groups, then
+    /// `GetSchedule` per kept schedule and `ListTagsForResource` once per group
+    /// (not `default`, which cannot be tagged), in parallel.
+    pub async fn read_schedules(
+        &self,
+        cluster_arn: &str,
+        names: &[(String, String)],
+        progress: &(dyn Fn(usize, usize) + Sync),
+    ) -> AwsResult<LiveSchedules> {
+        self.schedules
+            .read_schedules(cluster_arn, names, progress)
+            .await
+    }
+
+    /// Re-reads one schedule (and its group's tags) as `read_schedules` does.
+    pub async fn read_schedule(
+        &self,
+        cluster_arn: &str,
+        group: &str,
+        name: &str,
+    ) -> AwsResult<Option<LiveSchedule>> {
+        self.schedules.read_schedule(cluster_arn, group, name).await
+    }
+
+    /// Creates the schedule's group when missing (tagged with the tracking tag;
+    /// never the `default` group), then `CreateSchedule` or, when `exists`,
+    /// `UpdateSchedule` (a full replace).
+    pub async fn put_schedule(&self, s: &Schedule, tracking_id: &str, exists: bool) -> AwsResult<()> {
+        self.schedules.put_schedule(s, tracking_id, exists).await
+    }
+
+    /// `DeleteSchedule`; a schedule already gone is success.
+    pub async fn delete_schedule(&self, group: &str, name: &str) -> AwsResult<()> {
+        self.schedules.delete_schedule(group, name).await
+    }
+
+    // ---- ECS --------------------------------------------------------------------------
+
+    /// Whether `DescribeTaskDefinition` finds it (`false` on `ClientException`).
+    pub async fn task_definition_exists(&self, task_definition: &str) -> AwsResult<bool> {
+        self.tasks.task_definition_exists(task_definition).await
+    }
+
+    /// `RunTask` with every parameter of the target; returns the task ARNs.
+    pub async fn run_task(&self, ecs: &EcsTarget) -> AwsResult<Vec<String>> {
+        self.tasks.run_task(ecs).await
+    }
+
+    /// Polls `DescribeTasks` until every task is `STOPPED` or `timeout` passes.
+    pub async fn wait_tasks(
+        &self,
+        cluster_arn: &str,
+        task_arns: &[String],
+        timeout: Duration,
+    ) -> AwsResult<Vec<TaskOutcome>> {
+        self.tasks.wait_tasks(cluster_arn, task_arns, timeout).await
+    }
+}

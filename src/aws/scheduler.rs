@@ -1,0 +1,410 @@
+//! EventBridge Scheduler schedules and their groups: listing, reading, writing,
+//! deleting. Owns the schedule fingerprint and group creation. Never creates,
+//! tags or deletes the `default` group (it cannot be tagged, and moto would even
+//! let it be deleted), and never deletes a group.
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use aws_sdk_scheduler::Client;
+use aws_sdk_scheduler::operation::get_schedule::GetScheduleOutput;
+use aws_sdk_scheduler::types as t;
+use tokio::task::JoinSet;
+
+use super::convert::{self, date_from_model};
+use super::error::{AwsError, AwsResult};
+use super::fingerprint::Fingerprint;
+use super::gate::{Gate, Service};
+use super::live::{LiveSchedule, LiveSchedules, SkippedRule};
+use super::paginate::PageTokens;
+use crate::model::{AccountContext, DEFAULT_SCHEDULE_GROUP, Schedule, TRACKING_TAG, arn};
+
+/// Page size of ListSchedules (the API maximum).
+const PAGE_SIZE: i32 = 100;
+
+fn resource(group: &str, name: &str) -> String {
+    format!("schedule \"{group}/{name}\"")
+}
+
+fn group_resource(group: &str) -> String {
+    format!("schedule group \"{group}\"")
+}
+
+/// Scheduler operations (cheap to clone).
+#[derive(Debug, Clone)]
+pub(crate) struct Schedules {
+    client: Client,
+    gate: Arc<Gate>,
+    ctx: AccountContext,
+    /// Groups known to exist, so `put_schedule` checks each group once per run.
+    known_groups: Arc<Mutex<HashSet<String>>>,
+}
+
+/// A listed schedule worth reading.
+struct Job {
+    group: String,
+    name: String,
+}
+
+enum Read {
+    Schedule {
+        group: String,
+        name: String,
+        out: Option<Box<GetScheduleOutput>>,
+    },
+    GroupTracking {
+        group: String,
+        tracking: Option<String>,
+    },
+}
+
+impl Schedules {
+    pub(crate) fn new(client: Client, gate: Arc<Gate>, ctx: AccountContext) -> Schedules {
+        Schedules {
+            client,
+            gate,
+            ctx,
+            known_groups: Arc::new(Mutex::new(HashSet::new())),
+        }
+    }
+
+    /// `(group, name, target ARN)` of every schedule in every group.
+    pub(crate) async fn list_schedules(&self) -> AwsResult<Vec<(String, String, Option<String>)>> {
+        let mut out = Vec::new();
+        let mut seen = HashSet::new();
+        let mut pages = PageTokens::default();
+        let mut token: Option<String> = None;
+        loop {
+            let req = self
+                .client
+                .list_schedules()
+                .max_results(PAGE_SIZE)
+                .set_next_token(token.take());
+            let page = self
+                .gate
+                .run(Service::Scheduler, req.send())
+                .await
+                .map_err(|e| AwsError::api("ListSchedules", "all schedule groups", e))?;
+            for s in page.schedules() {
+                let group = s
+                    .group_name()
+                    .filter(|g| !g.is_empty())
+                    .unwrap_or(DEFAULT_SCHEDULE_GROUP)
+                    .to_string();
+                let name = s.name().unwrap_or_default().to_string();
+                if seen.insert((group.clone(), name.clone())) {
+                    out.push((group, name, s.target().map(|x| x.arn().to_string())));
+                }
+            }
+            match pages.next(page.next_token()) {
+                Some(next) => token = Some(next),
+                None => break,
+            }
+        }
+        Ok(out)
+    }
+
+    /// GetSchedule; `None` when it does not exist.
+    async fn get(&self, group: &str, name: &str) -> AwsResult<Option<GetScheduleOutput>> {
+        let req = self.client.get_schedule().group_name(group).name(name);
+        match self.gate.run(Service::Scheduler, req.send()).await {
+            Ok(out) => Ok(Some(out)),
+            Err(e)
+                if e
+                    .as_service_error()
+                    .is_some_and(|s| s.is_resource_not_found_exception()) =>
+            {
+                Ok(None)
+            }
+            Err(e) => Err(AwsError::api("GetSchedule", resource(group, name), e)),
+        }
+    }
+
+    /// The tracking tag of a group (`None` for `default`, untagged or missing groups).
+    async fn group_tracking(&self, group: &str) -> AwsResult<Option<String>> {
+        if group == DEFAULT_SCHEDULE_GROUP {
+            return Ok(None);
+        }
+        let req = self
+            .client
+            .list_tags_for_resource()
+            .resource_arn(arn::schedule_group(group, &self.ctx));
+        match self.gate.run(Service::Scheduler, req.send()).await {
+            Ok(out) => Ok(out
+                .tags()
+                .iter()
+                .find(|x| x.key() == TRACKING_TAG)
+                .map(|x| x.value().to_string())),
+            Err(e)
+                if e
+                    .as_service_error()
+                    .is_some_and(|s| s.is_resource_not_found_exception()) =>
+            {
+                Ok(None)
+            }
+            Err(e) => Err(AwsError::api("ListTagsForResource", group_resource(group), e)),
+        }
+    }
+
+    pub(crate) async fn read_schedules(
+        &self,
+        cluster_arn: &str,
+        names: &[(String, String)],
+        progress: &(dyn Fn(usize, usize) + Sync),
+    ) -> AwsResult<LiveSchedules> {
+        let wanted: HashSet<(&str, &str)> =
+            names.iter().map(|(g, n)| (g.as_str(), n.as_str())).collect();
+        let mut skipped = Vec::new();
+        let mut jobs = Vec::new();
+        for (group, name, target) in self.list_schedules().await? {
+            let ours = target.as_deref() == Some(cluster_arn);
+            if ours || wanted.contains(&(group.as_str(), name.as_str())) {
+                jobs.push(Job { group, name });
+            } else {
+                skipped.push(SkippedRule {
+                    name: format!("{group}/{name}"),
+                    reason: format!("targets {}", target.as_deref().unwrap_or("nothing")),
+                });
+            }
+        }
+        let groups: BTreeSet<String> = jobs
+            .iter()
+            .map(|j| j.group.clone())
+            .filter(|g| g != DEFAULT_SCHEDULE_GROUP)
+            .collect();
+
+        let total = jobs.len() + groups.len();
+        progress(0, total);
+        let mut set = JoinSet::new();
+        for group in groups {
+            let me = self.clone();
+            set.spawn(async move {
+                let tracking = me.group_tracking(&group).await?;
+                Ok::<_, AwsError>(Read::GroupTracking { group, tracking })
+            });
+        }
+        for Job { group, name } in jobs {
+            let me = self.clone();
+            set.spawn(async move {
+                let out = me.get(&group, &name).await?.map(Box::new);
+                Ok(Read::Schedule { group, name, out })
+            });
+        }
+        let mut outputs = Vec::new();
+        let mut tracking: HashMap<String, Option<String>> = HashMap::new();
+        let mut done = 0;
+        while let Some(joined) = set.join_next().await {
+            let read = joined
+                .map_err(|e| AwsError::Runtime(format!("reading schedules stopped: {e}")))??;
+            done += 1;
+            progress(done, total);
+            match read {
+                Read::GroupTracking { group, tracking: t } => {
+                    tracking.insert(group, t);
+                }
+                Read::Schedule { group, name, out } => outputs.push((group, name, out)),
+            }
+        }
+
+        let mut schedules = Vec::new();
+        for (group, name, out) in outputs {
+            let Some(out) = out else {
+                skipped.push(SkippedRule {
+                    name: format!("{group}/{name}"),
+                    reason: "deleted while being read".to_string(),
+                });
+                continue;
+            };
+            let group_tracking = tracking.get(&group).cloned().flatten();
+            match live_schedule(&out, &group, &name, group_tracking) {
+                Ok(live) => schedules.push(live),
+                Err(reason) => skipped.push(SkippedRule {
+                    name: format!("{group}/{name}"),
+                    reason,
+                }),
+            }
+        }
+        schedules.sort_by(|a, b| {
+            (&a.schedule.group, &a.schedule.name).cmp(&(&b.schedule.group, &b.schedule.name))
+        });
+        skipped.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(LiveSchedules { schedules, skipped })
+    }
+
+    /// Re-reads one schedule. A schedule whose Input ecsched cannot read is
+    /// `None`, as it is absent from `read_schedules` (reported there as skipped).
+    pub(crate) async fn read_schedule(
+        &self,
+        _cluster_arn: &str,
+        group: &str,
+        name: &str,
+    ) -> AwsResult<Option<LiveSchedule>> {
+        let (out, tracking) = tokio::try_join!(self.get(group, name), self.group_tracking(group))?;
+        Ok(out.and_then(|out| live_schedule(&out, group, name, tracking).ok()))
+    }
+
+    /// Makes sure a (non-default) group exists, creating it with the tracking tag.
+    async fn ensure_group(&self, group: &str, tracking_id: &str) -> AwsResult<()> {
+        if group == DEFAULT_SCHEDULE_GROUP || self.is_known(group) {
+            return Ok(());
+        }
+        let req = self.client.get_schedule_group().name(group);
+        match self.gate.run(Service::Scheduler, req.send()).await {
+            Ok(_) => {}
+            Err(e)
+                if e
+                    .as_service_error()
+                    .is_some_and(|s| s.is_resource_not_found_exception()) =>
+            {
+                let tag = t::Tag::builder()
+                    .key(TRACKING_TAG)
+                    .value(tracking_id)
+                    .build()
+                    .map_err(|e| AwsError::InvalidRequest {
+                        operation: "CreateScheduleGroup",
+                        resource: group_resource(group),
+                        message: e.to_string(),
+                    })?;
+                let req = self.client.create_schedule_group().name(group).tags(tag);
+                match self.gate.run(Service::Scheduler, req.send()).await {
+                    Ok(_) => {}
+                    // Created meanwhile by someone else: fine.
+                    Err(e) if e.as_service_error().is_some_and(|s| s.is_conflict_exception()) => {}
+                    Err(e) => {
+                        return Err(AwsError::api("CreateScheduleGroup", group_resource(group), e));
+                    }
+                }
+            }
+            Err(e) => return Err(AwsError::api("GetScheduleGroup", group_resource(group), e)),
+        }
+        self.known_groups
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(group.to_string());
+        Ok(())
+    }
+
+    fn is_known(&self, group: &str) -> bool {
+        self.known_groups
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .contains(group)
+    }
+
+    pub(crate) async fn put_schedule(
+        &self,
+        s: &Schedule,
+        tracking_id: &str,
+        exists: bool,
+    ) -> AwsResult<()> {
+        let res = resource(&s.group, &s.name);
+        let op = if exists {
+            "UpdateSchedule"
+        } else {
+            "CreateSchedule"
+        };
+        let invalid = |message: String| AwsError::InvalidRequest {
+            operation: op,
+            resource: res.clone(),
+            message,
+        };
+        let target = convert::sch::target_from_model(s).map_err(|e| invalid(e.to_string()))?;
+        let window = convert::sch::window_from_model(s).map_err(|e| invalid(e.to_string()))?;
+        let date = |d: &Option<String>, field: &str| match d {
+            None => Ok(None),
+            Some(text) => date_from_model(text)
+                .map(Some)
+                .ok_or_else(|| invalid(format!("{field} {text:?} is not an RFC 3339 date"))),
+        };
+        let start = date(&s.start_date, "StartDate")?;
+        let end = date(&s.end_date, "EndDate")?;
+
+        self.ensure_group(&s.group, tracking_id).await?;
+        let done = if s.group == DEFAULT_SCHEDULE_GROUP || !exists {
+            Vec::new()
+        } else {
+            Vec::new()
+        };
+
+        // Both requests carry every field: UpdateSchedule is a full replace.
+        macro_rules! fill {
+            ($req:expr) => {
+                $req.name(&s.name)
+                    .group_name(&s.group)
+                    .schedule_expression(&s.schedule_expression)
+                    .schedule_expression_timezone(&s.timezone)
+                    .set_description(Some(s.description.clone()).filter(|d| !d.is_empty()))
+                    .set_start_date(start)
+                    .set_end_date(end)
+                    .state(convert::sch::state_from_model(s.state))
+                    .flexible_time_window(window)
+                    .set_action_after_completion(convert::sch::action_from_model(s))
+                    .set_kms_key_arn(s.kms_key_arn.clone())
+                    .target(target)
+            };
+        }
+        if exists {
+            let req = fill!(self.client.update_schedule());
+            self.gate
+                .run(Service::Scheduler, req.send())
+                .await
+                .map_err(|e| AwsError::api(op, &res, e).after(&res, &done))?;
+        } else {
+            let req = fill!(self.client.create_schedule());
+            self.gate
+                .run(Service::Scheduler, req.send())
+                .await
+                .map_err(|e| AwsError::api(op, &res, e).after(&res, &done))?;
+        }
+        Ok(())
+    }
+
+    pub(crate) async fn delete_schedule(&self, group: &str, name: &str) -> AwsResult<()> {
+        let req = self.client.delete_schedule().group_name(group).name(name);
+        match self.gate.run(Service::Scheduler, req.send()).await {
+            Ok(_) => Ok(()),
+            Err(e)
+                if e
+                    .as_service_error()
+                    .is_some_and(|s| s.is_resource_not_found_exception()) =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(AwsError::api("DeleteSchedule", resource(group, name), e)),
+        }
+    }
+}
+
+/// Converts a GetSchedule output, computing its fingerprint. `Err` is the
+/// reason the schedule is skipped.
+fn live_schedule(
+    out: &GetScheduleOutput,
+    group: &str,
+    name: &str,
+    group_tracking_id: Option<String>,
+) -> Result<LiveSchedule, String> {
+    let schedule = convert::sch::schedule_to_model(out, group, name)?;
+    // Field by field: the output's Debug also shows the request id.
+    let mut f = Fingerprint::new("scheduler-schedule");
+    f.field("arn", &out.arn())
+        .field("group_name", &out.group_name())
+        .field("name", &out.name())
+        .field("schedule_expression", &out.schedule_expression())
+        .field("start_date", &out.start_date())
+        .field("end_date", &out.end_date())
+        .field("description", &out.description())
+        .field("timezone", &out.schedule_expression_timezone())
+        .field("state", &out.state())
+        .field("creation_date", &out.creation_date())
+        .field("last_modification_date", &out.last_modification_date())
+        .field("kms_key_arn", &out.kms_key_arn())
+        .field("target", &out.target())
+        .field("flexible_time_window", &out.flexible_time_window())
+        .field("action_after_completion", &out.action_after_completion())
+        .field("group_tracking_id", &group_tracking_id);
+    Ok(LiveSchedule {
+        schedule,
+        group_tracking_id,
+        fingerprint: f.finish(),
+    })
+}
