@@ -243,11 +243,13 @@ impl Schedules {
         Ok(out.and_then(|out| live_schedule(&out, group, name, tracking).ok()))
     }
 
-    /// Makes sure a (non-default) group exists, creating it with the tracking tag.
-    async fn ensure_group(&self, group: &str, tracking_id: &str) -> AwsResult<()> {
+    /// Makes sure a (non-default) group exists, creating it with the tracking
+    /// tag; `true` when this call created it.
+    async fn ensure_group(&self, group: &str, tracking_id: &str) -> AwsResult<bool> {
         if group == DEFAULT_SCHEDULE_GROUP || self.is_known(group) {
-            return Ok(());
+            return Ok(false);
         }
+        let mut created = false;
         let req = self.client.get_schedule_group().name(group);
         match self.gate.run(Service::Scheduler, req.send()).await {
             Ok(_) => {}
@@ -267,7 +269,7 @@ impl Schedules {
                     })?;
                 let req = self.client.create_schedule_group().name(group).tags(tag);
                 match self.gate.run(Service::Scheduler, req.send()).await {
-                    Ok(_) => {}
+                    Ok(_) => created = true,
                     // Created meanwhile by someone else: fine.
                     Err(e) if e.as_service_error().is_some_and(|s| s.is_conflict_exception()) => {}
                     Err(e) => {
@@ -281,7 +283,7 @@ impl Schedules {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .insert(group.to_string());
-        Ok(())
+        Ok(created)
     }
 
     fn is_known(&self, group: &str) -> bool {
@@ -319,9 +321,8 @@ impl Schedules {
         let start = date(&s.start_date, "StartDate")?;
         let end = date(&s.end_date, "EndDate")?;
 
-        self.ensure_group(&s.group, tracking_id).await?;
-        let done = if s.group == DEFAULT_SCHEDULE_GROUP || !exists {
-            Vec::new()
+        let done = if self.ensure_group(&s.group, tracking_id).await? {
+            vec!["CreateScheduleGroup".to_string()]
         } else {
             Vec::new()
         };

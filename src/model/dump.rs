@@ -225,9 +225,11 @@ pub fn rule(r: &Rule, default_role: &str, ctx: &AccountContext) -> RawRule {
                 targets
                     .iter()
                     .map(|t| {
-                        let mut x =
-                            with_fields!(RawTarget::default(), fields(&t.ecs, default_role, ctx));
-                        x.target_id = Some(t.id.clone());
+                        let base = RawTarget {
+                            target_id: Some(t.id.clone()),
+                            ..RawTarget::default()
+                        };
+                        let mut x = with_fields!(base, fields(&t.ecs, default_role, ctx));
                         x.dead_letter_config = dlq(&t.dead_letter_arn, ctx);
                         x.retry_policy = retry(&t.retry_policy);
                         x

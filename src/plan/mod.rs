@@ -30,7 +30,9 @@ impl Action {
     }
 }
 
-/// A rule or a schedule, in normalised form.
+/// A rule or a schedule, in normalised form. (Not boxed: plans hold few of
+/// them and the size difference does not matter.)
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub enum Resource {
     Rule(Rule),

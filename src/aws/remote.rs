@@ -1,0 +1,180 @@
+//! `AwsRemote`: the synchronous S3/SSM reads that config templates need
+//! (`config::plugin::RemoteSource`: tfstate in S3, `ssm` lookups). Finds an S3
+//! bucket's own region, since a tfstate bucket often lives elsewhere. Never logs
+//! or returns parameter values in error messages.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use aws_sdk_ssm::types::ParameterType;
+use tokio::runtime::{Handle, RuntimeFlavor};
+
+use super::error::AwsError;
+use super::gate::{Gate, Service};
+use super::sdk::Clients;
+use crate::config::plugin::{RemoteSource, SsmParameter, SsmParameterKind};
+
+/// S3 and SSM access for the config loader. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct AwsRemote {
+    clients: Clients,
+    gate: Arc<Gate>,
+    /// Bucket → region, and region → client, learnt during this run.
+    bucket_regions: Arc<Mutex<HashMap<String, String>>>,
+    regional: Arc<Mutex<HashMap<String, aws_sdk_s3::Client>>>,
+    /// The runtime `connect` ran on, for calls made outside any runtime.
+    handle: Option<Handle>,
+}
+
+impl AwsRemote {
+    pub(crate) fn new(clients: &Clients, gate: Arc<Gate>) -> AwsRemote {
+        AwsRemote {
+            clients: clients.clone(),
+            gate,
+            bucket_regions: Arc::new(Mutex::new(HashMap::new())),
+            regional: Arc::new(Mutex::new(HashMap::new())),
+            handle: Handle::try_current().ok(),
+        }
+    }
+
+    /// Runs `fut` to completion from synchronous code: inside a multi-thread
+    /// runtime through `block_in_place`, outside any runtime on the runtime
+    /// `connect` ran on. A current-thread runtime cannot block: an error.
+    fn block_on<F: Future>(&self, fut: F) -> Result<F::Output, String> {
+        match Handle::try_current() {
+            Ok(h) => match h.runtime_flavor() {
+                RuntimeFlavor::MultiThread => {
+                    Ok(tokio::task::block_in_place(move || h.block_on(fut)))
+                }
+                _ => Err(AwsError::Runtime(
+                    "S3/SSM reads for templates need tokio's multi-thread runtime".to_string(),
+                )
+                .to_string()),
+            },
+            Err(_) => match &self.handle {
+                Some(h) => Ok(h.block_on(fut)),
+                None => Err(AwsError::Runtime(
+                    "S3/SSM reads for templates need a tokio runtime".to_string(),
+                )
+                .to_string()),
+            },
+        }
+    }
+
+    /// The region of `bucket`, from HeadBucket (its `x-amz-bucket-region` header,
+    /// which S3 also sends with redirects and access errors).
+    async fn bucket_region(&self, bucket: &str) -> Result<String, AwsError> {
+        if let Some(r) = self
+            .bucket_regions
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(bucket)
+        {
+            return Ok(r.clone());
+        }
+        let home = self.clients.region().unwrap_or_default().to_string();
+        let req = self.clients.s3.head_bucket().bucket(bucket);
+        let region = match self.gate.run(Service::Other, req.send()).await {
+            Ok(out) => out
+                .bucket_region()
+                .filter(|r| !r.is_empty())
+                .map_or(home, str::to_string),
+            Err(e) => {
+                let header = e
+                    .raw_response()
+                    .and_then(|r| r.headers().get("x-amz-bucket-region"))
+                    .filter(|r| !r.is_empty())
+                    .map(str::to_string);
+                match header {
+                    Some(r) => r,
+                    None => {
+                        return Err(AwsError::api(
+                            "HeadBucket",
+                            format!("S3 bucket \"{bucket}\""),
+                            e,
+                        ));
+                    }
+                }
+            }
+        };
+        self.bucket_regions
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(bucket.to_string(), region.clone());
+        Ok(region)
+    }
+
+    fn s3_for(&self, region: &str) -> aws_sdk_s3::Client {
+        if Some(region) == self.clients.region() {
+            return self.clients.s3.clone();
+        }
+        self.regional
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entry(region.to_string())
+            .or_insert_with(|| self.clients.s3_in(region))
+            .clone()
+    }
+
+    async fn get_object(&self, bucket: &str, key: &str) -> Result<Vec<u8>, AwsError> {
+        let region = self.bucket_region(bucket).await?;
+        let s3 = self.s3_for(&region);
+        let res = format!("s3://{bucket}/{key}");
+        let out = self
+            .gate
+            .run(Service::Other, s3.get_object().bucket(bucket).key(key).send())
+            .await
+            .map_err(|e| AwsError::api("GetObject", &res, e))?;
+        let body = out.body.collect().await.map_err(|e| AwsError::Runtime(format!(
+            "GetObject for {res} failed while reading the body: {e}"
+        )))?;
+        Ok(body.into_bytes().to_vec())
+    }
+
+    async fn get_parameter(&self, name: &str) -> Result<SsmParameter, AwsError> {
+        let res = format!("SSM parameter \"{name}\"");
+        let req = self
+            .clients
+            .ssm
+            .get_parameter()
+            .name(name)
+            .with_decryption(true);
+        let out = self
+            .gate
+            .run(Service::Other, req.send())
+            .await
+            .map_err(|e| AwsError::api("GetParameter", &res, e))?;
+        let p = out.parameter().ok_or_else(|| AwsError::MissingField {
+            operation: "GetParameter",
+            resource: res.clone(),
+            field: "Parameter",
+        })?;
+        let kind = match p.r#type() {
+            Some(ParameterType::SecureString) => SsmParameterKind::SecureString,
+            Some(ParameterType::StringList) => SsmParameterKind::StringList,
+            _ => SsmParameterKind::String,
+        };
+        let value = p.value().ok_or_else(|| AwsError::MissingField {
+            operation: "GetParameter",
+            resource: res,
+            field: "Value",
+        })?;
+        Ok(SsmParameter {
+            kind,
+            value: value.to_string(),
+        })
+    }
+}
+
+impl RemoteSource for AwsRemote {
+    fn s3_get_object(&self, bucket: &str, key: &str) -> Result<Vec<u8>, String> {
+        self.block_on(self.get_object(bucket, key))?
+            .map_err(|e| e.to_string())
+    }
+
+    fn ssm_get_parameter(&self, name: &str) -> Result<SsmParameter, String> {
+        self.block_on(self.get_parameter(name))?
+            .map_err(|e| e.to_string())
+    }
+}
