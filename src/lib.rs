@@ -2,6 +2,7 @@
 //! Scheduler schedules) as code, with a plan → saved plan file → apply workflow.
 //! `run` is the whole program; `main.rs` only calls it.
 
+pub mod apply;
 pub mod aws;
 pub mod cli;
 pub mod config;

@@ -15,7 +15,7 @@ use backend::Backend;
 use crate::error::{Error, Result};
 use crate::model::Address;
 use crate::plan::diff::LiveResource;
-use crate::plan::{Action, Plan, Resource, ResourceChange};
+use crate::plan::{Action, Plan, ResourceChange};
 
 /// Why a plan is refused before anything is written.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -51,6 +51,9 @@ pub async fn check_drift<B: Backend>(
         let then: BTreeSet<&Address> = plan.managed_seen.iter().collect();
         let now: BTreeSet<&Address> = now.iter().collect();
         for a in now.difference(&then) {
+            if drift.iter().any(|d| &d.address == *a) {
+                continue;
+            }
             drift.push(Drift {
                 address: (*a).clone(),
                 detail: "is now managed for this trackingId but was not when planned".to_string(),

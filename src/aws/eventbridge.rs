@@ -636,3 +636,351 @@ fn live_rule(raw: RawRule, cluster_arn: &str) -> LiveRule {
         fingerprint: f.finish(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+    use std::time::Duration;
+
+    use aws_sdk_eventbridge::operation::list_rule_names_by_target::ListRuleNamesByTargetOutput;
+    use aws_sdk_eventbridge::operation::list_rules::ListRulesOutput;
+    use aws_sdk_eventbridge::operation::list_tags_for_resource::ListTagsForResourceOutput;
+    use aws_sdk_eventbridge::operation::list_targets_by_rule::ListTargetsByRuleOutput;
+    use aws_sdk_eventbridge::operation::put_rule::PutRuleOutput;
+    use aws_sdk_eventbridge::operation::put_targets::PutTargetsOutput;
+    use aws_smithy_mocks::{RuleMode, mock, mock_client};
+
+    use super::*;
+    use crate::aws::sdk::retry_config;
+    use crate::model::{EcsTarget, RetryPolicy, State, Target};
+
+    const CLUSTER: &str = "arn:aws:ecs:ap-northeast-3:123456789012:cluster/c1";
+
+    fn ctx() -> AccountContext {
+        AccountContext {
+            account_id: "123456789012".into(),
+            partition: "aws".into(),
+            region: "ap-northeast-3".into(),
+        }
+    }
+
+    fn rules(client: Client) -> Rules {
+        Rules::new(client, Arc::new(Gate::unlimited()), ctx())
+    }
+
+    fn ecs_target(id: &str, cluster: &str) -> t::Target {
+        t::Target::builder()
+            .id(id)
+            .arn(cluster)
+            .role_arn("arn:aws:iam::123456789012:role/ecsEventsRole")
+            .ecs_parameters(
+                t::EcsParameters::builder()
+                    .task_definition_arn("arn:aws:ecs:ap-northeast-3:123456789012:task-definition/app")
+                    .build()
+                    .unwrap(),
+            )
+            .build()
+            .unwrap()
+    }
+
+    fn entry(name: &str, expr: Option<&str>) -> t::Rule {
+        t::Rule::builder()
+            .name(name)
+            .arn(format!("arn:aws:events:ap-northeast-3:123456789012:rule/{name}"))
+            .set_schedule_expression(expr.map(str::to_string))
+            .set_event_pattern(expr.is_none().then(|| r#"{"source":["x"]}"#.to_string()))
+            .state(t::RuleState::Enabled)
+            .event_bus_name("default")
+            .build()
+    }
+
+    #[tokio::test]
+    async fn list_targets_stops_when_the_token_repeats() {
+        // moto's bug: the same page and the same token forever.
+        let page = mock!(Client::list_targets_by_rule).then_output(|| {
+            ListTargetsByRuleOutput::builder()
+                .targets(ecs_target("t1", CLUSTER))
+                .targets(ecs_target("t2", CLUSTER))
+                .next_token("same")
+                .build()
+        });
+        let r = rules(mock_client!(aws_sdk_eventbridge, RuleMode::MatchAny, [&page]));
+        let targets = r.list_targets("default", "r").await.unwrap().unwrap();
+        let ids: Vec<&str> = targets.iter().map(t::Target::id).collect();
+        assert_eq!(ids, ["t1", "t2"]);
+        assert_eq!(page.num_calls(), 2);
+    }
+
+    #[tokio::test]
+    async fn list_rules_follows_tokens_and_stops_on_a_repeat() {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let log = seen.clone();
+        let page = mock!(Client::list_rules).then_compute_output(move |req| {
+            log.lock().unwrap().push((req.limit(), req.next_token().map(str::to_string)));
+            match req.next_token() {
+                None => ListRulesOutput::builder()
+                    .rules(entry("a", Some("rate(1 hour)")))
+                    .next_token("p2")
+                    .build(),
+                // page 2 points back at itself
+                Some(_) => ListRulesOutput::builder()
+                    .rules(entry("b", Some("rate(1 hour)")))
+                    .next_token("p2")
+                    .build(),
+            }
+        });
+        let r = rules(mock_client!(aws_sdk_eventbridge, RuleMode::MatchAny, [&page]));
+        let all = r.list_rules("default", None).await.unwrap();
+        let names: Vec<&str> = all.iter().filter_map(t::Rule::name).collect();
+        assert_eq!(names, ["a", "b"]);
+        assert_eq!(
+            *seen.lock().unwrap(),
+            [(Some(100), None), (Some(100), Some("p2".to_string()))]
+        );
+    }
+
+    #[tokio::test]
+    async fn throttling_is_retried_with_the_standard_policy() {
+        let throttled = r#"{"__type":"ThrottlingException","message":"Rate exceeded"}"#;
+        let flaky = mock!(Client::list_rules)
+            .sequence()
+            .http_status(400, Some(throttled.to_string()))
+            .times(2)
+            .http_status(503, None)
+            .output(|| ListRulesOutput::builder().rules(entry("a", Some("rate(1 hour)"))).build())
+            .build();
+        let client = mock_client!(
+            aws_sdk_eventbridge,
+            RuleMode::Sequential,
+            [&flaky],
+            |b| b.retry_config(retry_config(8).with_initial_backoff(Duration::from_millis(1)))
+        );
+        let all = rules(client).list_rules("default", None).await.unwrap();
+        assert_eq!(all.len(), 1);
+        assert_eq!(flaky.num_calls(), 4);
+
+        // With attempts exhausted the error names the operation and the code.
+        let always = mock!(Client::list_rules)
+            .sequence()
+            .http_status(400, Some(throttled.to_string()))
+            .repeatedly()
+            .build();
+        let client = mock_client!(
+            aws_sdk_eventbridge,
+            RuleMode::Sequential,
+            [&always],
+            |b| b.retry_config(retry_config(3).with_initial_backoff(Duration::from_millis(1)))
+        );
+        let err = rules(client).list_rules("default", None).await.unwrap_err();
+        assert_eq!(always.num_calls(), 3);
+        assert_eq!(err.code(), Some("ThrottlingException"));
+        assert_eq!(
+            err.to_string(),
+            "ListRules for event bus \"default\" failed: ThrottlingException: Rate exceeded"
+        );
+    }
+
+    #[tokio::test]
+    async fn read_rules_reads_only_candidates_and_explains_the_rest() {
+        let list = mock!(Client::list_rules).then_output(|| {
+            ListRulesOutput::builder()
+                .rules(entry("ours", Some("cron(0 10 * * ? *)")))
+                .rules(entry("pattern", None))
+                .rules(entry("elsewhere", Some("rate(1 hour)")))
+                .rules(entry("named", Some("rate(1 hour)")))
+                .build()
+        });
+        let by_target = mock!(Client::list_rule_names_by_target).then_output(|| {
+            ListRuleNamesByTargetOutput::builder()
+                .rule_names("ours")
+                .rule_names("pattern")
+                .build()
+        });
+        let targets = mock!(Client::list_targets_by_rule).then_compute_output(|req| {
+            let b = ListTargetsByRuleOutput::builder();
+            match req.rule() {
+                Some("ours") => b
+                    .targets(ecs_target("b", CLUSTER))
+                    .targets(ecs_target("a", CLUSTER))
+                    .targets(
+                        t::Target::builder()
+                            .id("q")
+                            .arn("arn:aws:sqs:ap-northeast-3:123456789012:q")
+                            .build()
+                            .unwrap(),
+                    )
+                    .build(),
+                _ => b
+                    .targets(ecs_target("x", "arn:aws:ecs:ap-northeast-3:123456789012:cluster/other"))
+                    .build(),
+            }
+        });
+        let tags = mock!(Client::list_tags_for_resource).then_output(|| {
+            ListTagsForResourceOutput::builder()
+                .tags(t::Tag::builder().key(TRACKING_TAG).value("c1").build().unwrap())
+                .tags(t::Tag::builder().key("team").value("data").build().unwrap())
+                .build()
+        });
+        let client = mock_client!(
+            aws_sdk_eventbridge,
+            RuleMode::MatchAny,
+            [&list, &by_target, &targets, &tags]
+        );
+        let progress = Mutex::new(Vec::new());
+        let live = rules(client)
+            .read_rules(CLUSTER, &[], &["named".to_string()], &|d, n| {
+                progress.lock().unwrap().push((d, n))
+            })
+            .await
+            .unwrap();
+        assert_eq!(targets.num_calls(), 2, "only ours and named are read");
+        assert_eq!(tags.num_calls(), 2);
+        let names: Vec<&str> = live.rules.iter().map(|r| r.rule.name.as_str()).collect();
+        assert_eq!(names, ["named", "ours"]);
+        let ours = &live.rules[1];
+        let ids: Vec<&str> = ours.rule.targets.iter().map(|x| x.id.as_str()).collect();
+        assert_eq!(ids, ["a", "b"]);
+        assert_eq!(
+            ours.foreign_targets,
+            ["q (arn:aws:sqs:ap-northeast-3:123456789012:q)"]
+        );
+        assert_eq!(ours.tracking_id.as_deref(), Some("c1"));
+        assert_eq!(ours.rule.tags, BTreeMap::from([("team".into(), "data".into())]));
+        assert!(live.rules[0].rule.targets.is_empty());
+        assert_eq!(live.rules[0].foreign_targets.len(), 1);
+        let skipped: Vec<(&str, &str)> = live
+            .skipped
+            .iter()
+            .map(|s| (s.name.as_str(), s.reason.as_str()))
+            .collect();
+        assert_eq!(
+            skipped,
+            [
+                ("elsewhere", &*format!("no target on cluster {CLUSTER}")),
+                ("pattern", "event-pattern rule (ecsched manages scheduled rules only)"),
+            ]
+        );
+        let p = progress.into_inner().unwrap();
+        assert_eq!(p.first(), Some(&(0, 2)));
+        assert_eq!(p.last(), Some(&(2, 2)));
+    }
+
+    fn model_rule() -> Rule {
+        Rule {
+            name: "nightly".into(),
+            event_bus: "default".into(),
+            description: String::new(),
+            schedule_expression: "cron(0 10 * * ? *)".into(),
+            state: State::Enabled,
+            tags: BTreeMap::new(),
+            targets: vec![Target {
+                id: "t1".into(),
+                ecs: EcsTarget {
+                    cluster_arn: CLUSTER.into(),
+                    role_arn: "arn:aws:iam::123456789012:role/ecsEventsRole".into(),
+                    task_definition_arn: "arn:td".into(),
+                    task_count: 1,
+                    ..EcsTarget::default()
+                },
+                dead_letter_arn: None,
+                retry_policy: RetryPolicy::default(),
+            }],
+        }
+    }
+
+    #[tokio::test]
+    async fn put_rule_reports_rejected_targets_and_what_was_already_written() {
+        let put = mock!(Client::put_rule).then_output(|| {
+            PutRuleOutput::builder()
+                .rule_arn("arn:aws:events:ap-northeast-3:123456789012:rule/nightly")
+                .build()
+        });
+        let targets = mock!(Client::put_targets).then_output(|| {
+            PutTargetsOutput::builder()
+                .failed_entry_count(1)
+                .failed_entries(
+                    t::PutTargetsResultEntry::builder()
+                        .target_id("t1")
+                        .error_code("ValidationException")
+                        .error_message("bad role")
+                        .build(),
+                )
+                .build()
+        });
+        let tag = mock!(Client::tag_resource).then_output(|| {
+            aws_sdk_eventbridge::operation::tag_resource::TagResourceOutput::builder().build()
+        });
+        let client = mock_client!(aws_sdk_eventbridge, RuleMode::MatchAny, [&put, &targets, &tag]);
+        let err = rules(client)
+            .put_rule(&model_rule(), "c1", None, true)
+            .await
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "PutTargets for rule \"nightly\" was rejected: target t1: ValidationException (bad role); \
+             rule \"nightly\" is partly written: PutRule succeeded before that"
+        );
+        assert_eq!(tag.num_calls(), 0, "no tagging after a failed step");
+    }
+
+    #[tokio::test]
+    async fn put_rule_removes_only_our_undeclared_targets_and_skips_unchanged_tags() {
+        let put = mock!(Client::put_rule).then_output(|| PutRuleOutput::builder().build());
+        let targets = mock!(Client::put_targets)
+            .match_requests(|req| req.targets().len() == 1 && req.targets()[0].id() == "t1")
+            .then_output(|| PutTargetsOutput::builder().failed_entry_count(0).build());
+        let remove = mock!(Client::remove_targets)
+            .match_requests(|req| req.ids() == ["old"])
+            .then_output(|| {
+                aws_sdk_eventbridge::operation::remove_targets::RemoveTargetsOutput::builder()
+                    .failed_entry_count(0)
+                    .build()
+            });
+        let untag = mock!(Client::untag_resource)
+            .match_requests(|req| req.tag_keys() == ["gone"])
+            .then_output(|| {
+                aws_sdk_eventbridge::operation::untag_resource::UntagResourceOutput::builder()
+                    .build()
+            });
+        let client = mock_client!(
+            aws_sdk_eventbridge,
+            RuleMode::MatchAny,
+            [&put, &targets, &remove, &untag]
+        );
+        let desired = model_rule();
+        let mut live_rule = desired.clone();
+        let mut old = desired.targets[0].clone();
+        old.id = "old".into();
+        live_rule.targets.push(old);
+        live_rule.tags.insert("gone".into(), "x".into());
+        let live = LiveRule {
+            rule: live_rule,
+            arn: "arn:aws:events:ap-northeast-3:123456789012:rule/nightly".into(),
+            tracking_id: Some("c1".into()),
+            foreign_targets: vec!["q (arn:aws:sqs:ap-northeast-3:123456789012:q)".into()],
+            fingerprint: String::new(),
+        };
+        rules(client)
+            .put_rule(&desired, "c1", Some(&live), true)
+            .await
+            .unwrap();
+        assert_eq!(put.num_calls(), 1);
+        assert_eq!(targets.num_calls(), 1);
+        assert_eq!(remove.num_calls(), 1);
+        assert_eq!(untag.num_calls(), 1);
+    }
+
+    #[tokio::test]
+    async fn delete_rule_refuses_foreign_targets() {
+        let client = mock_client!(aws_sdk_eventbridge, RuleMode::MatchAny, &[]);
+        let live = LiveRule {
+            rule: model_rule(),
+            arn: String::new(),
+            tracking_id: None,
+            foreign_targets: vec!["q (arn:aws:sqs:ap-northeast-3:123456789012:q)".into()],
+            fingerprint: String::new(),
+        };
+        let err = rules(client).delete_rule(&live).await.unwrap_err();
+        assert!(matches!(err, AwsError::ForeignTargets { .. }), "{err}");
+    }
+}

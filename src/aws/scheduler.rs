@@ -409,3 +409,42 @@ fn live_schedule(
         fingerprint: f.finish(),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use aws_sdk_scheduler::operation::list_schedules::ListSchedulesOutput;
+    use aws_smithy_mocks::{RuleMode, mock, mock_client};
+
+    use super::*;
+
+    fn summary(group: &str, name: &str, target: &str) -> t::ScheduleSummary {
+        t::ScheduleSummary::builder()
+            .group_name(group)
+            .name(name)
+            .target(t::TargetSummary::builder().arn(target).build().unwrap())
+            .build()
+    }
+
+    #[tokio::test]
+    async fn list_schedules_stops_when_the_token_repeats() {
+        let page = mock!(Client::list_schedules).then_output(|| {
+            ListSchedulesOutput::builder()
+                .schedules(summary("g", "a", "arn:c"))
+                .next_token("again")
+                .build()
+                .unwrap()
+        });
+        let s = Schedules::new(
+            mock_client!(aws_sdk_scheduler, RuleMode::MatchAny, [&page]),
+            Arc::new(Gate::unlimited()),
+            AccountContext {
+                account_id: "123456789012".into(),
+                partition: "aws".into(),
+                region: "ap-northeast-3".into(),
+            },
+        );
+        let all = s.list_schedules().await.unwrap();
+        assert_eq!(all, [("g".into(), "a".into(), Some("arn:c".into()))]);
+        assert_eq!(page.num_calls(), 2);
+    }
+}

@@ -3,6 +3,7 @@
 
 pub mod args;
 mod offline;
+mod remote;
 
 use std::ffi::OsString;
 use std::io::Write;
@@ -130,15 +131,69 @@ fn dispatch(g: &Globals, command: Command) -> Result<Outcome> {
             print_stdout(&String::from_utf8_lossy(&buf))?;
             Ok(Outcome::Done)
         }
-        Command::Dump { .. }
-        | Command::Diff { .. }
-        | Command::Plan { .. }
-        | Command::Apply { .. }
-        | Command::Show { .. }
-        | Command::Run { .. }
-        | Command::Delete { .. } => Err(Error::Usage(
-            "this command needs the AWS layer, which this build of ecsched does not have yet"
-                .to_string(),
-        )),
+        Command::Dump { cluster, role } => remote::dump(g, cluster.as_deref(), role.as_deref()),
+        Command::Diff {
+            selection,
+            prune,
+            unified,
+            detailed_exitcode,
+            ..
+        } => remote::diff(g, &selection, prune, unified, detailed_exitcode),
+        Command::Plan {
+            selection,
+            prune,
+            out,
+            detailed_exitcode,
+            json,
+            show_sensitive,
+        } => remote::plan(
+            g,
+            &selection,
+            prune,
+            out.as_deref(),
+            detailed_exitcode,
+            json,
+            show_sensitive,
+        ),
+        Command::Apply {
+            plan_file: Some(path),
+            selection,
+            prune,
+            ..
+        } => {
+            if selection.all || !selection.rules.is_empty() || !selection.schedules.is_empty() || prune {
+                return Err(Error::Usage(
+                    "apply PLANFILE takes no selection: the plan file fixes what is applied".to_string(),
+                ));
+            }
+            remote::apply_file(g, &path)
+        }
+        Command::Apply {
+            plan_file: None,
+            selection,
+            prune,
+            dry_run,
+            auto_approve,
+            unified,
+            ..
+        } => remote::apply_direct(g, &selection, prune, dry_run, auto_approve, unified),
+        Command::Show {
+            plan_file,
+            json,
+            show_sensitive,
+        } => remote::show(&plan_file, json, show_sensitive),
+        Command::Run {
+            rule,
+            schedule,
+            wait,
+            timeout,
+            dry_run,
+        } => remote::run(g, rule.as_deref(), schedule.as_deref(), wait, &timeout, dry_run),
+        Command::Delete {
+            rule,
+            schedule,
+            auto_approve,
+            force,
+        } => remote::delete(g, rule.as_deref(), schedule.as_deref(), auto_approve, force),
     }
 }

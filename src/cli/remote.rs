@@ -437,7 +437,7 @@ pub fn apply_file(g: &Globals, path: &Path) -> Result<Outcome> {
                 lines.join("\n")
             )));
         }
-        if !plan.has_changes() {
+        if !plan.has_work() {
             g.info("No changes. Nothing to apply.");
             return Ok(Outcome::Done);
         }
@@ -496,7 +496,7 @@ pub fn apply_direct(
         } else {
             print_stdout(&view::plan_text(&plan, &m))?;
         }
-        if !plan.has_changes() {
+        if !plan.has_work() {
             return Ok(Outcome::Done);
         }
         if dry_run {

@@ -103,12 +103,30 @@ pub struct Plan {
 }
 
 impl Plan {
+    /// (add, change, destroy), not counting tag-only adoptions.
     pub fn counts(&self) -> (usize, usize, usize) {
-        let n = |a: Action| self.changes.iter().filter(|c| c.action == a).count();
+        let n = |a: Action| {
+            self.changes
+                .iter()
+                .filter(|c| c.action == a && !c.tag_only)
+                .count()
+        };
         (n(Action::Create), n(Action::Update), n(Action::Delete))
     }
 
+    /// Resources identical to the config that only lack the tracking tag.
+    pub fn tag_only_count(&self) -> usize {
+        self.changes.iter().filter(|c| c.tag_only).count()
+    }
+
+    /// True when a resource definition changes. A config that `dump` produced
+    /// has none, even when apply will still add the tracking tag.
     pub fn has_changes(&self) -> bool {
+        self.changes.iter().any(|c| !c.tag_only)
+    }
+
+    /// True when applying would write anything (tag-only adoptions included).
+    pub fn has_work(&self) -> bool {
         !self.changes.is_empty()
     }
 }

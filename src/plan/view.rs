@@ -233,10 +233,15 @@ pub fn unified_text(c: &ResourceChange, ctx: &AccountContext, m: &Masking, color
 /// `Plan: X to add, Y to change, Z to destroy.` or `No changes.`
 pub fn summary(plan: &Plan) -> String {
     let (a, c, d) = plan.counts();
+    let tags = match plan.tag_only_count() {
+        0 => String::new(),
+        1 => " apply will add the ecschedule:tracking-id tag to 1 resource that lacks it.".to_string(),
+        n => format!(" apply will add the ecschedule:tracking-id tag to {n} resources that lack it."),
+    };
     if a + c + d == 0 {
-        "No changes. Live state matches the configuration.".to_string()
+        format!("No changes. Live state matches the configuration.{tags}")
     } else {
-        format!("Plan: {a} to add, {c} to change, {d} to destroy.")
+        format!("Plan: {a} to add, {c} to change, {d} to destroy.{tags}")
     }
 }
 
@@ -299,6 +304,8 @@ pub struct SummaryJson {
     pub add: usize,
     pub change: usize,
     pub destroy: usize,
+    /// Resources identical to the config that apply only tags with the tracking tag.
+    pub tag_only: usize,
 }
 
 #[derive(Debug, Serialize, JsonSchema)]
@@ -367,6 +374,7 @@ pub fn plan_json(plan: &Plan, m: &Masking) -> PlanJson {
             add,
             change,
             destroy,
+            tag_only: plan.tag_only_count(),
         },
         fingerprints: plan
             .fingerprints
@@ -376,7 +384,7 @@ pub fn plan_json(plan: &Plan, m: &Masking) -> PlanJson {
                 digest: f.digest.clone(),
             })
             .collect(),
-        applyable: plan.has_changes(),
+        applyable: plan.has_work(),
         complete: true,
         errored: false,
     }

@@ -1,0 +1,243 @@
+//! `ecsched validate` on every bad config in `testdata/invalid/`: exit code 1, nothing on stdout,
+//! and on stderr exactly the message kept next to the config as `NAME.stderr` (all problems of a
+//! file at once, each with file:line:column, the rule/schedule and the cause). A tripwire
+//! endpoint proves that no AWS call is made. Needs no emulator.
+//!
+//! To add a case: write `NAME.yaml` (or `.json`) with one problem, run
+//! `ecsched -c NAME.yaml validate 2> NAME.stderr` in `testdata/invalid/`, read the message
+//! critically, and add a line to `cases!` below (a test checks that none is forgotten).
+//! In a `.stderr` file, `$DIR` stands for the absolute path of `testdata/invalid`.
+
+use std::io::ErrorKind;
+use std::net::TcpListener;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::thread;
+use std::time::Duration;
+
+use crate::test::Test;
+
+/// The bad configs and their expected messages.
+const DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/invalid");
+
+/// A local TCP endpoint that counts (and drops) every connection made to it. Pointed to by
+/// `AWS_ENDPOINT_URL`, it proves that a command made no AWS call at all: an SDK call would
+/// connect here and fail fast, instead of leaving the machine or hanging.
+pub struct AwsTripwire {
+    pub endpoint: String,
+    hits: Arc<AtomicUsize>,
+    stop: Arc<AtomicBool>,
+    thread: Option<thread::JoinHandle<()>>,
+}
+
+impl AwsTripwire {
+    pub fn new() -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("binding a loopback port");
+        listener
+            .set_nonblocking(true)
+            .expect("making the listener non-blocking");
+        let endpoint = format!(
+            "http://{}",
+            listener.local_addr().expect("the listener's address")
+        );
+        let hits = Arc::new(AtomicUsize::new(0));
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread = thread::spawn({
+            let hits = Arc::clone(&hits);
+            let stop = Arc::clone(&stop);
+            move || {
+                while !stop.load(Ordering::SeqCst) {
+                    match listener.accept() {
+                        Ok((stream, _)) => {
+                            hits.fetch_add(1, Ordering::SeqCst);
+                            drop(stream);
+                        }
+                        Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                            thread::sleep(Duration::from_millis(2));
+                        }
+                        Err(_) => break,
+                    }
+                }
+            }
+        });
+        Self {
+            endpoint,
+            hits,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    /// `test` with AWS pointed at the tripwire: endpoint, fake credentials and a region, so an
+    /// SDK call would really be attempted (not stop early for want of credentials).
+    pub fn arm(&self, test: Test) -> Test {
+        test.env("AWS_ENDPOINT_URL", &self.endpoint)
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env("AWS_REGION", "ap-northeast-3")
+    }
+
+    /// Panics if anything connected since [`AwsTripwire::new`].
+    #[track_caller]
+    pub fn assert_untouched(mut self, what: &str) {
+        // Connections that completed in the kernel's backlog are accepted before stopping.
+        thread::sleep(Duration::from_millis(10));
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+        let hits = self.hits.load(Ordering::SeqCst);
+        assert_eq!(
+            hits, 0,
+            "{what}: ecsched connected to the AWS endpoint {hits} time(s); it must make no AWS call"
+        );
+    }
+}
+
+impl Default for AwsTripwire {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// `ecsched -c FILE validate` in `testdata/invalid/`, with a fixed environment.
+#[track_caller]
+fn check(file: &str) {
+    let stem = Path::new(file)
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .expect("a file name");
+    let expected_path = Path::new(DIR).join(format!("{stem}.stderr"));
+    let expected = std::fs::read_to_string(&expected_path)
+        .unwrap_or_else(|e| panic!("reading {}: {e}", expected_path.display()))
+        .replace("$DIR", DIR);
+    let tripwire = AwsTripwire::new();
+    // An absolute `current_dir` replaces the tempdir (`Path::join`), so the file is named in
+    // messages exactly as given with `-c`.
+    tripwire
+        .arm(Test::new())
+        .current_dir(DIR)
+        .env("ENV", "prod")
+        .env("AWS_DEFAULT_REGION", "ap-northeast-3")
+        .args(["-c", file, "validate"])
+        .stdout("")
+        .stderr(&expected)
+        .timeout(Duration::from_secs(60))
+        .failure();
+    tripwire.assert_untouched(file);
+}
+
+macro_rules! cases {
+    ($($test:ident => $file:literal,)*) => {
+        /// Every case, for the completeness check.
+        const CASES: &[&str] = &[$($file),*];
+        $(
+            #[test]
+            fn $test() {
+                check($file);
+            }
+        )*
+    };
+}
+
+cases! {
+    // YAML syntax and structure
+    malformed_yaml => "malformed-yaml.yaml",
+    duplicate_key => "duplicate-key.yaml",
+    wrong_type_taskcount => "wrong-type-taskcount.yaml",
+    bool_as_yes => "bool-as-yes.yaml",
+    unknown_key_typo => "unknown-key-typo.yaml",
+    unknown_top_level_key => "unknown-top-level-key.yaml",
+    unknown_nested_key => "unknown-nested-key.yaml",
+    bad_assign_public_ip => "bad-assign-public-ip.yaml",
+    missing_rule_name => "missing-rule-name.yaml",
+    missing_schedule_expression => "missing-schedule-expression.yaml",
+    several_schema_problems => "several-schema-problems.yaml",
+    wrong_type_and_typo_json => "wrong-type-and-typo.json",
+    // templates and plugins
+    missing_env => "missing-env.yaml",
+    unknown_template_function => "unknown-template-function.yaml",
+    go_template_range => "go-template-range.yaml",
+    unclosed_template_action => "unclosed-template-action.yaml",
+    unknown_plugin => "unknown-plugin.yaml",
+    tfstate_without_plugin => "tfstate-without-plugin.yaml",
+    missing_tfstate_address => "missing-tfstate-address.yaml",
+    unreadable_tfstate => "unreadable-tfstate.yaml",
+    tfstate_bad_version => "tfstate-bad-version.yaml",
+    // schedule expressions, dates, timezones
+    bad_cron_fields => "bad-cron-fields.yaml",
+    bad_cron_both_days => "bad-cron-both-days.yaml",
+    bad_cron_range => "bad-cron-range.yaml",
+    cron_spaces_in_parens => "cron-spaces-in-parens.yaml",
+    rate_plural => "rate-plural.yaml",
+    rate_singular => "rate-singular.yaml",
+    rate_zero => "rate-zero.yaml",
+    at_in_rule => "at-in-rule.yaml",
+    bad_at_schedule => "bad-at-schedule.yaml",
+    bad_timezone => "bad-timezone.yaml",
+    bad_start_date => "bad-start-date.yaml",
+    end_before_start => "end-before-start.yaml",
+    flexible_window_missing_minutes => "flexible-window-missing-minutes.yaml",
+    // names, ARNs, regions
+    name_too_long => "name-too-long.yaml",
+    bad_rule_name_chars => "bad-rule-name-chars.yaml",
+    duplicate_rule => "duplicate-rule.yaml",
+    duplicate_schedule => "duplicate-schedule.yaml",
+    duplicate_target_id => "duplicate-target-id.yaml",
+    bad_task_definition_arn => "bad-task-definition-arn.yaml",
+    bad_role_arn => "bad-role-arn.yaml",
+    bad_kms_key_arn => "bad-kms-key-arn.yaml",
+    bad_region => "bad-region.yaml",
+    missing_cluster => "missing-cluster.yaml",
+    per_rule_cluster_mismatch => "per-rule-cluster-mismatch.yaml",
+    // targets and AWS limits
+    missing_task_definition => "missing-task-definition.yaml",
+    launch_type_and_capacity_provider => "launch-type-and-capacity-provider.yaml",
+    six_targets => "six-targets.yaml",
+    targets_and_inline => "targets-and-inline.yaml",
+    task_count_too_high => "task-count-too-high.yaml",
+    task_count_zero => "task-count-zero.yaml",
+    empty_subnets => "empty-subnets.yaml",
+    retry_policy_out_of_range => "retry-policy-out-of-range.yaml",
+    tracking_tag_in_tags => "tracking-tag-in-tags.yaml",
+    bad_propagate_tags => "bad-propagate-tags.yaml",
+    // all problems at once
+    several_problems => "several-problems.yaml",
+}
+
+#[test]
+fn every_invalid_config_has_a_case_and_an_expected_stderr() {
+    let mut configs = Vec::new();
+    let mut expectations = Vec::new();
+    for entry in std::fs::read_dir(DIR).expect("listing testdata/invalid") {
+        let path = entry.expect("a directory entry").path();
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .expect("a UTF-8 file name")
+            .to_owned();
+        match path.extension().and_then(|e| e.to_str()) {
+            Some("yaml" | "yml" | "json") => configs.push(name),
+            Some("stderr") => expectations.push(name),
+            _ => {}
+        }
+    }
+    configs.sort();
+    let mut cases: Vec<String> = CASES.iter().map(ToString::to_string).collect();
+    cases.sort();
+    assert_eq!(
+        configs, cases,
+        "every config in testdata/invalid needs a line in cases!, and every case a file"
+    );
+    let mut stems: Vec<String> = cases
+        .iter()
+        .map(|c| c.rsplit_once('.').map_or(c.as_str(), |(s, _)| s).to_owned() + ".stderr")
+        .collect();
+    stems.sort();
+    expectations.sort();
+    assert_eq!(
+        expectations, stems,
+        "every case needs exactly one NAME.stderr next to it"
+    );
+}
