@@ -118,7 +118,11 @@ fn local_tfstate_prod_file_validates_with_env() {
 
 #[test]
 fn local_tfstate_prod_file_without_env_lists_both_variables() {
-    let output = seed(&["-c", "ecschedule-local.yaml", "validate"], &[], Test::failure);
+    let output = seed(
+        &["-c", "ecschedule-local.yaml", "validate"],
+        &[],
+        Test::failure,
+    );
     assert_eq!(output.stdout, "");
     for var in ["AWS_DEFAULT_REGION", "ENV"] {
         assert!(
@@ -129,7 +133,11 @@ fn local_tfstate_prod_file_without_env_lists_both_variables() {
             output.stderr
         );
     }
-    assert!(output.stderr.ends_with("5 problems in ecschedule-local.yaml\n"));
+    assert!(
+        output
+            .stderr
+            .ends_with("5 problems in ecschedule-local.yaml\n")
+    );
 }
 
 #[test]
@@ -223,4 +231,12 @@ fn schema_is_json_schema_2020_12_and_accepts_every_rendered_seed() {
             "{file}: the rendered config does not match the schema: {errors:#?}"
         );
     }
+}
+
+#[test]
+#[should_panic(expected = "it must make no AWS call")]
+fn tmp_tripwire_catches_calls() {
+    seed(&["-c", "ecschedule-dev.yaml", "diff", "--all"], &[], |t| {
+        t.failure()
+    });
 }

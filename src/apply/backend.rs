@@ -17,7 +17,13 @@ pub trait Backend {
     /// Re-reads one resource (None when absent).
     async fn read_one(&self, cluster_arn: &str, address: &Address) -> Result<Option<LiveResource>>;
     /// Creates or updates a resource.
-    async fn put(&self, after: &Resource, tracking_id: &str, live: Option<&LiveResource>, manage_tags: bool) -> Result<()>;
+    async fn put(
+        &self,
+        after: &Resource,
+        tracking_id: &str,
+        live: Option<&LiveResource>,
+        manage_tags: bool,
+    ) -> Result<()>;
     /// Deletes a resource.
     async fn delete(&self, live: &LiveResource) -> Result<()>;
 }
@@ -48,43 +54,47 @@ fn aws_err(e: impl std::fmt::Display) -> Error {
 pub type Progress<'a> = &'a (dyn Fn(usize, usize) + Sync);
 
 /// Reads rules and schedules for `desired`, reporting progress.
-pub async fn read_all(aws: &Aws, desired: &DesiredState, progress: Progress<'_>) -> Result<(Vec<LiveResource>, Vec<String>)> {
-        let mut buses: Vec<String> = desired.rules.iter().map(|r| r.event_bus.clone()).collect();
-        buses.push(crate::model::DEFAULT_EVENT_BUS.to_string());
-        buses.sort();
-        buses.dedup();
-        let names: Vec<String> = desired.rules.iter().map(|r| r.name.clone()).collect();
-        let rules = aws
-            .read_rules(&desired.cluster_arn, &buses, &names, progress)
-            .await
-            .map_err(aws_err)?;
-        let snames: Vec<(String, String)> = desired
-            .schedules
-            .iter()
-            .map(|s| (s.group.clone(), s.name.clone()))
-            .collect();
-        let schedules = aws
-            .read_schedules(&desired.cluster_arn, &snames, progress)
-            .await
-            .map_err(aws_err)?;
-        let mut notes: Vec<String> = rules
+pub async fn read_all(
+    aws: &Aws,
+    desired: &DesiredState,
+    progress: Progress<'_>,
+) -> Result<(Vec<LiveResource>, Vec<String>)> {
+    let mut buses: Vec<String> = desired.rules.iter().map(|r| r.event_bus.clone()).collect();
+    buses.push(crate::model::DEFAULT_EVENT_BUS.to_string());
+    buses.sort();
+    buses.dedup();
+    let names: Vec<String> = desired.rules.iter().map(|r| r.name.clone()).collect();
+    let rules = aws
+        .read_rules(&desired.cluster_arn, &buses, &names, progress)
+        .await
+        .map_err(aws_err)?;
+    let snames: Vec<(String, String)> = desired
+        .schedules
+        .iter()
+        .map(|s| (s.group.clone(), s.name.clone()))
+        .collect();
+    let schedules = aws
+        .read_schedules(&desired.cluster_arn, &snames, progress)
+        .await
+        .map_err(aws_err)?;
+    let mut notes: Vec<String> = rules
+        .skipped
+        .iter()
+        .map(|s| format!("rule {}: skipped: {}", s.name, s.reason))
+        .collect();
+    notes.extend(
+        schedules
             .skipped
             .iter()
-            .map(|s| format!("rule {}: skipped: {}", s.name, s.reason))
-            .collect();
-        notes.extend(
-            schedules
-                .skipped
-                .iter()
-                .map(|s| format!("schedule {}: skipped: {}", s.name, s.reason)),
-        );
-        let live = rules
-            .rules
-            .into_iter()
-            .map(from_rule)
-            .chain(schedules.schedules.into_iter().map(from_schedule))
-            .collect();
-        Ok((live, notes))
+            .map(|s| format!("schedule {}: skipped: {}", s.name, s.reason)),
+    );
+    let live = rules
+        .rules
+        .into_iter()
+        .map(from_rule)
+        .chain(schedules.schedules.into_iter().map(from_schedule))
+        .collect();
+    Ok((live, notes))
 }
 
 async fn live_rule(aws: &Aws, cluster_arn: &str, address: &Address) -> Result<Option<LiveRule>> {
@@ -113,7 +123,13 @@ impl Backend for Aws {
         }
     }
 
-    async fn put(&self, after: &Resource, tracking_id: &str, live: Option<&LiveResource>, manage_tags: bool) -> Result<()> {
+    async fn put(
+        &self,
+        after: &Resource,
+        tracking_id: &str,
+        live: Option<&LiveResource>,
+        manage_tags: bool,
+    ) -> Result<()> {
         match after {
             Resource::Rule(rule) => {
                 // The aws layer needs its own live record (target ids to remove).
@@ -150,7 +166,10 @@ impl Backend for Aws {
                 };
                 self.delete_rule(&l).await.map_err(aws_err)
             }
-            Resource::Schedule(s) => self.delete_schedule(&s.group, &s.name).await.map_err(aws_err),
+            Resource::Schedule(s) => self
+                .delete_schedule(&s.group, &s.name)
+                .await
+                .map_err(aws_err),
         }
     }
 }

@@ -110,7 +110,11 @@ impl Report {
             out.push_str(&line);
             out.push('\n');
         }
-        let applied = self.results.iter().filter(|(_, o)| *o == Outcome::Applied).count();
+        let applied = self
+            .results
+            .iter()
+            .filter(|(_, o)| *o == Outcome::Applied)
+            .count();
         out.push_str(&format!(
             "Apply {}: {applied} of {} changes applied.\n",
             if self.failed() {
@@ -173,11 +177,7 @@ pub async fn execute<B: Backend>(
     Ok(report)
 }
 
-async fn apply_one<B: Backend>(
-    backend: &B,
-    plan: &Plan,
-    change: &ResourceChange,
-) -> Result<()> {
+async fn apply_one<B: Backend>(backend: &B, plan: &Plan, change: &ResourceChange) -> Result<()> {
     let expected = plan
         .fingerprints
         .iter()
@@ -198,14 +198,24 @@ async fn apply_one<B: Backend>(
     match change.action {
         Action::Create | Action::Update => {
             let Some(after) = &change.after else {
-                return Err(Error::Other(format!("{}: plan has no desired state", change.address)));
+                return Err(Error::Other(format!(
+                    "{}: plan has no desired state",
+                    change.address
+                )));
             };
             backend
                 .put(after, &plan.tracking_id, live.as_ref(), manage_tags)
                 .await?;
             let now = backend.read_one(&plan.cluster_arn, &change.address).await?;
             match now {
-                Some(n) if *after == n.resource && n.tracking_id.as_deref().is_none_or(|t| t == plan.tracking_id) => Ok(()),
+                Some(n)
+                    if *after == n.resource
+                        && n.tracking_id
+                            .as_deref()
+                            .is_none_or(|t| t == plan.tracking_id) =>
+                {
+                    Ok(())
+                }
                 Some(_) => Err(Error::Aws(format!(
                     "{} was written but reads back different from the plan",
                     change.address

@@ -54,7 +54,9 @@ macro_rules! ecs_parts_from_model {
             Ok(non_empty_vec(items))
         }
 
-        pub(crate) fn constraints(v: &[PlacementConstraint]) -> Option<Vec<t::PlacementConstraint>> {
+        pub(crate) fn constraints(
+            v: &[PlacementConstraint],
+        ) -> Option<Vec<t::PlacementConstraint>> {
             non_empty_vec(
                 v.iter()
                     .map(|p| {
@@ -129,7 +131,10 @@ macro_rules! ecs_parts_to_model {
         ) -> Vec<PlacementConstraint> {
             v.iter()
                 .map(|p| PlacementConstraint {
-                    kind: p.r#type().map(|k| k.as_str().to_string()).unwrap_or_default(),
+                    kind: p
+                        .r#type()
+                        .map(|k| k.as_str().to_string())
+                        .unwrap_or_default(),
                     expression: non_empty(p.expression()),
                 })
                 .collect()
@@ -138,7 +143,10 @@ macro_rules! ecs_parts_to_model {
         pub(crate) fn strategy_to_model(v: &[t::PlacementStrategy]) -> Vec<PlacementStrategy> {
             v.iter()
                 .map(|p| PlacementStrategy {
-                    kind: p.r#type().map(|k| k.as_str().to_string()).unwrap_or_default(),
+                    kind: p
+                        .r#type()
+                        .map(|k| k.as_str().to_string())
+                        .unwrap_or_default(),
                     field: non_empty(p.field()),
                 })
                 .collect()
@@ -410,7 +418,9 @@ pub(crate) mod sch {
                 .unwrap_or_else(|| "NONE".to_string()),
             kms_key_arn: non_empty(out.kms_key_arn()),
             ecs,
-            dead_letter_arn: non_empty(x.and_then(|x| x.dead_letter_config()).and_then(|d| d.arn())),
+            dead_letter_arn: non_empty(
+                x.and_then(|x| x.dead_letter_config()).and_then(|d| d.arn()),
+            ),
             retry_policy: retry_to_model(
                 retry.and_then(|r| r.maximum_retry_attempts()),
                 retry.and_then(|r| r.maximum_event_age_in_seconds()),
@@ -779,7 +789,10 @@ mod tests {
     #[test]
     fn schedule_round_trips_every_field() {
         let s = full_schedule();
-        assert_eq!(sch::schedule_to_model(&as_get_output(&s), "g1", "s1"), Ok(s));
+        assert_eq!(
+            sch::schedule_to_model(&as_get_output(&s), "g1", "s1"),
+            Ok(s)
+        );
     }
 
     #[test]
@@ -830,7 +843,9 @@ mod tests {
     #[test]
     fn run_task_overrides_carry_every_field_and_empty_is_none() {
         assert!(ecs::overrides(&TaskOverrides::default()).unwrap().is_none());
-        let o = ecs::overrides(&full_ecs(CLUSTER).overrides).unwrap().unwrap();
+        let o = ecs::overrides(&full_ecs(CLUSTER).overrides)
+            .unwrap()
+            .unwrap();
         assert_eq!(o.cpu(), Some("512"));
         assert_eq!(o.ephemeral_storage().unwrap().size_in_gib(), 30);
         let c = &o.container_overrides()[0];

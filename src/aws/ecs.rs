@@ -43,7 +43,12 @@ impl Tasks {
             .task_definition(task_definition);
         match self.gate.run(Service::Ecs, req.send()).await {
             Ok(_) => Ok(true),
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_client_exception()) => Ok(false),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_client_exception()) =>
+            {
+                Ok(false)
+            }
             Err(e) => Err(AwsError::api(
                 "DescribeTaskDefinition",
                 format!("task definition {task_definition}"),
@@ -242,11 +247,9 @@ impl Tasks {
         let td = task.task_definition_arn().unwrap_or_default().to_string();
         if !cache.contains_key(&td) {
             let req = self.client.describe_task_definition().task_definition(&td);
-            let out = self
-                .gate
-                .run(Service::Ecs, req.send())
-                .await
-                .map_err(|e| AwsError::api("DescribeTaskDefinition", format!("task definition {td}"), e))?;
+            let out = self.gate.run(Service::Ecs, req.send()).await.map_err(|e| {
+                AwsError::api("DescribeTaskDefinition", format!("task definition {td}"), e)
+            })?;
             let names = out
                 .task_definition()
                 .map(|d| {

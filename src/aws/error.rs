@@ -174,7 +174,10 @@ where
                 DisplayErrorContext(err).to_string().trim()
             ),
         ),
-        _ => (None, DisplayErrorContext(err).to_string().trim().to_string()),
+        _ => (
+            None,
+            DisplayErrorContext(err).to_string().trim().to_string(),
+        ),
     }
 }
 

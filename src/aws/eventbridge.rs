@@ -58,7 +58,11 @@ impl Rules {
     // ---- primitive calls ------------------------------------------------------------
 
     /// Every rule on `bus` (whose name starts with `prefix`), deduplicated by name.
-    pub(crate) async fn list_rules(&self, bus: &str, prefix: Option<&str>) -> AwsResult<Vec<t::Rule>> {
+    pub(crate) async fn list_rules(
+        &self,
+        bus: &str,
+        prefix: Option<&str>,
+    ) -> AwsResult<Vec<t::Rule>> {
         let mut out: Vec<t::Rule> = Vec::new();
         let mut names = HashSet::new();
         let mut pages = PageTokens::default();
@@ -127,7 +131,11 @@ impl Rules {
     }
 
     /// The targets of a rule, deduplicated by id; `None` when the rule is gone.
-    pub(crate) async fn list_targets(&self, bus: &str, name: &str) -> AwsResult<Option<Vec<t::Target>>> {
+    pub(crate) async fn list_targets(
+        &self,
+        bus: &str,
+        name: &str,
+    ) -> AwsResult<Option<Vec<t::Target>>> {
         let mut out: Vec<t::Target> = Vec::new();
         let mut ids = HashSet::new();
         let mut pages = PageTokens::default();
@@ -143,8 +151,7 @@ impl Rules {
             let page = match self.gate.run(Service::Events, req.send()).await {
                 Ok(p) => p,
                 Err(e)
-                    if e
-                        .as_service_error()
+                    if e.as_service_error()
                         .is_some_and(|s| s.is_resource_not_found_exception()) =>
                 {
                     return Ok(None);
@@ -170,8 +177,7 @@ impl Rules {
         match self.gate.run(Service::Events, req.send()).await {
             Ok(out) => Ok(Some(out.tags().to_vec())),
             Err(e)
-                if e
-                    .as_service_error()
+                if e.as_service_error()
                     .is_some_and(|s| s.is_resource_not_found_exception()) =>
             {
                 Ok(None)
@@ -187,8 +193,10 @@ impl Rules {
             .arn()
             .map_or_else(|| arn::rule(&name, &bus, &self.ctx), str::to_string);
         let res = resource(&bus, &name);
-        let (targets, tags) =
-            tokio::try_join!(self.list_targets(&bus, &name), self.list_tags(&rule_arn, &res))?;
+        let (targets, tags) = tokio::try_join!(
+            self.list_targets(&bus, &name),
+            self.list_tags(&rule_arn, &res)
+        )?;
         Ok(match (targets, tags) {
             (Some(targets), Some(tags)) => Some(RawRule {
                 entry,
@@ -261,8 +269,8 @@ impl Rules {
         let mut rules = Vec::new();
         let mut done = 0;
         while let Some(joined) = set.join_next().await {
-            let (name, named, raw) = joined
-                .map_err(|e| AwsError::Runtime(format!("reading rules stopped: {e}")))??;
+            let (name, named, raw) =
+                joined.map_err(|e| AwsError::Runtime(format!("reading rules stopped: {e}")))??;
             done += 1;
             progress(done, total);
             let Some(raw) = raw else {
@@ -333,8 +341,7 @@ impl Rules {
         let out = match self.gate.run(Service::Events, req.send()).await {
             Ok(out) => out,
             Err(e)
-                if e
-                    .as_service_error()
+                if e.as_service_error()
                     .is_some_and(|s| s.is_resource_not_found_exception()) =>
             {
                 return Ok(false);
@@ -345,9 +352,7 @@ impl Rules {
             let details: Vec<String> = out
                 .failed_entries()
                 .iter()
-                .map(|f| {
-                    entry_failure(f.target_id(), f.error_code(), f.error_message())
-                })
+                .map(|f| entry_failure(f.target_id(), f.error_code(), f.error_message()))
                 .collect();
             return Err(AwsError::Rejected {
                 operation: "RemoveTargets",
@@ -541,8 +546,7 @@ impl Rules {
         match self.gate.run(Service::Events, req.send()).await {
             Ok(_) => Ok(()),
             Err(e)
-                if e
-                    .as_service_error()
+                if e.as_service_error()
                     .is_some_and(|s| s.is_resource_not_found_exception()) =>
             {
                 Ok(())
@@ -675,7 +679,9 @@ mod tests {
             .role_arn("arn:aws:iam::123456789012:role/ecsEventsRole")
             .ecs_parameters(
                 t::EcsParameters::builder()
-                    .task_definition_arn("arn:aws:ecs:ap-northeast-3:123456789012:task-definition/app")
+                    .task_definition_arn(
+                        "arn:aws:ecs:ap-northeast-3:123456789012:task-definition/app",
+                    )
                     .build()
                     .unwrap(),
             )
@@ -686,7 +692,9 @@ mod tests {
     fn entry(name: &str, expr: Option<&str>) -> t::Rule {
         t::Rule::builder()
             .name(name)
-            .arn(format!("arn:aws:events:ap-northeast-3:123456789012:rule/{name}"))
+            .arn(format!(
+                "arn:aws:events:ap-northeast-3:123456789012:rule/{name}"
+            ))
             .set_schedule_expression(expr.map(str::to_string))
             .set_event_pattern(expr.is_none().then(|| r#"{"source":["x"]}"#.to_string()))
             .state(t::RuleState::Enabled)
@@ -704,7 +712,11 @@ mod tests {
                 .next_token("same")
                 .build()
         });
-        let r = rules(mock_client!(aws_sdk_eventbridge, RuleMode::MatchAny, [&page]));
+        let r = rules(mock_client!(
+            aws_sdk_eventbridge,
+            RuleMode::MatchAny,
+            [&page]
+        ));
         let targets = r.list_targets("default", "r").await.unwrap().unwrap();
         let ids: Vec<&str> = targets.iter().map(t::Target::id).collect();
         assert_eq!(ids, ["t1", "t2"]);
@@ -716,7 +728,9 @@ mod tests {
         let seen = Arc::new(Mutex::new(Vec::new()));
         let log = seen.clone();
         let page = mock!(Client::list_rules).then_compute_output(move |req| {
-            log.lock().unwrap().push((req.limit(), req.next_token().map(str::to_string)));
+            log.lock()
+                .unwrap()
+                .push((req.limit(), req.next_token().map(str::to_string)));
             match req.next_token() {
                 None => ListRulesOutput::builder()
                     .rules(entry("a", Some("rate(1 hour)")))
@@ -729,7 +743,11 @@ mod tests {
                     .build(),
             }
         });
-        let r = rules(mock_client!(aws_sdk_eventbridge, RuleMode::MatchAny, [&page]));
+        let r = rules(mock_client!(
+            aws_sdk_eventbridge,
+            RuleMode::MatchAny,
+            [&page]
+        ));
         let all = r.list_rules("default", None).await.unwrap();
         let names: Vec<&str> = all.iter().filter_map(t::Rule::name).collect();
         assert_eq!(names, ["a", "b"]);
@@ -747,14 +765,14 @@ mod tests {
             .http_status(400, Some(throttled.to_string()))
             .times(2)
             .http_status(503, None)
-            .output(|| ListRulesOutput::builder().rules(entry("a", Some("rate(1 hour)"))).build())
+            .output(|| {
+                ListRulesOutput::builder()
+                    .rules(entry("a", Some("rate(1 hour)")))
+                    .build()
+            })
             .build();
-        let client = mock_client!(
-            aws_sdk_eventbridge,
-            RuleMode::Sequential,
-            [&flaky],
-            |b| b.retry_config(retry_config(8).with_initial_backoff(Duration::from_millis(1)))
-        );
+        let client = mock_client!(aws_sdk_eventbridge, RuleMode::Sequential, [&flaky], |b| b
+            .retry_config(retry_config(8).with_initial_backoff(Duration::from_millis(1))));
         let all = rules(client).list_rules("default", None).await.unwrap();
         assert_eq!(all.len(), 1);
         assert_eq!(flaky.num_calls(), 4);
@@ -765,12 +783,8 @@ mod tests {
             .http_status(400, Some(throttled.to_string()))
             .repeatedly()
             .build();
-        let client = mock_client!(
-            aws_sdk_eventbridge,
-            RuleMode::Sequential,
-            [&always],
-            |b| b.retry_config(retry_config(3).with_initial_backoff(Duration::from_millis(1)))
-        );
+        let client = mock_client!(aws_sdk_eventbridge, RuleMode::Sequential, [&always], |b| b
+            .retry_config(retry_config(3).with_initial_backoff(Duration::from_millis(1))));
         let err = rules(client).list_rules("default", None).await.unwrap_err();
         assert_eq!(always.num_calls(), 3);
         assert_eq!(err.code(), Some("ThrottlingException"));
@@ -811,13 +825,22 @@ mod tests {
                     )
                     .build(),
                 _ => b
-                    .targets(ecs_target("x", "arn:aws:ecs:ap-northeast-3:123456789012:cluster/other"))
+                    .targets(ecs_target(
+                        "x",
+                        "arn:aws:ecs:ap-northeast-3:123456789012:cluster/other",
+                    ))
                     .build(),
             }
         });
         let tags = mock!(Client::list_tags_for_resource).then_output(|| {
             ListTagsForResourceOutput::builder()
-                .tags(t::Tag::builder().key(TRACKING_TAG).value("c1").build().unwrap())
+                .tags(
+                    t::Tag::builder()
+                        .key(TRACKING_TAG)
+                        .value("c1")
+                        .build()
+                        .unwrap(),
+                )
                 .tags(t::Tag::builder().key("team").value("data").build().unwrap())
                 .build()
         });
@@ -845,7 +868,10 @@ mod tests {
             ["q (arn:aws:sqs:ap-northeast-3:123456789012:q)"]
         );
         assert_eq!(ours.tracking_id.as_deref(), Some("c1"));
-        assert_eq!(ours.rule.tags, BTreeMap::from([("team".into(), "data".into())]));
+        assert_eq!(
+            ours.rule.tags,
+            BTreeMap::from([("team".into(), "data".into())])
+        );
         assert!(live.rules[0].rule.targets.is_empty());
         assert_eq!(live.rules[0].foreign_targets.len(), 1);
         let skipped: Vec<(&str, &str)> = live
@@ -857,7 +883,10 @@ mod tests {
             skipped,
             [
                 ("elsewhere", &*format!("no target on cluster {CLUSTER}")),
-                ("pattern", "event-pattern rule (ecsched manages scheduled rules only)"),
+                (
+                    "pattern",
+                    "event-pattern rule (ecsched manages scheduled rules only)"
+                ),
             ]
         );
         let p = progress.into_inner().unwrap();
@@ -910,7 +939,11 @@ mod tests {
         let tag = mock!(Client::tag_resource).then_output(|| {
             aws_sdk_eventbridge::operation::tag_resource::TagResourceOutput::builder().build()
         });
-        let client = mock_client!(aws_sdk_eventbridge, RuleMode::MatchAny, [&put, &targets, &tag]);
+        let client = mock_client!(
+            aws_sdk_eventbridge,
+            RuleMode::MatchAny,
+            [&put, &targets, &tag]
+        );
         let err = rules(client)
             .put_rule(&model_rule(), "c1", None, true)
             .await

@@ -95,10 +95,7 @@ impl Aws {
         let gate = Arc::new(Gate::new(opts.concurrency, opts.rate_limit_per_sec));
         let region = clients.region().unwrap_or_default().to_string();
         let identity = gate
-            .run(
-                Service::Other,
-                clients.sts.get_caller_identity().send(),
-            )
+            .run(Service::Other, clients.sts.get_caller_identity().send())
             .await
             .map_err(|e| AwsError::api("GetCallerIdentity", "the configured credentials", e))?;
         let account_id = identity
@@ -236,7 +233,12 @@ impl Aws {
     /// Creates the schedule's group when missing (tagged with the tracking tag;
     /// never the `default` group), then `CreateSchedule` or, when `exists`,
     /// `UpdateSchedule` (a full replace).
-    pub async fn put_schedule(&self, s: &Schedule, tracking_id: &str, exists: bool) -> AwsResult<()> {
+    pub async fn put_schedule(
+        &self,
+        s: &Schedule,
+        tracking_id: &str,
+        exists: bool,
+    ) -> AwsResult<()> {
         self.schedules.put_schedule(s, tracking_id, exists).await
     }
 

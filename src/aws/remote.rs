@@ -123,12 +123,17 @@ impl AwsRemote {
         let res = format!("s3://{bucket}/{key}");
         let out = self
             .gate
-            .run(Service::Other, s3.get_object().bucket(bucket).key(key).send())
+            .run(
+                Service::Other,
+                s3.get_object().bucket(bucket).key(key).send(),
+            )
             .await
             .map_err(|e| AwsError::api("GetObject", &res, e))?;
-        let body = out.body.collect().await.map_err(|e| AwsError::Runtime(format!(
-            "GetObject for {res} failed while reading the body: {e}"
-        )))?;
+        let body = out.body.collect().await.map_err(|e| {
+            AwsError::Runtime(format!(
+                "GetObject for {res} failed while reading the body: {e}"
+            ))
+        })?;
         Ok(body.into_bytes().to_vec())
     }
 

@@ -110,8 +110,7 @@ impl Schedules {
         match self.gate.run(Service::Scheduler, req.send()).await {
             Ok(out) => Ok(Some(out)),
             Err(e)
-                if e
-                    .as_service_error()
+                if e.as_service_error()
                     .is_some_and(|s| s.is_resource_not_found_exception()) =>
             {
                 Ok(None)
@@ -136,13 +135,16 @@ impl Schedules {
                 .find(|x| x.key() == TRACKING_TAG)
                 .map(|x| x.value().to_string())),
             Err(e)
-                if e
-                    .as_service_error()
+                if e.as_service_error()
                     .is_some_and(|s| s.is_resource_not_found_exception()) =>
             {
                 Ok(None)
             }
-            Err(e) => Err(AwsError::api("ListTagsForResource", group_resource(group), e)),
+            Err(e) => Err(AwsError::api(
+                "ListTagsForResource",
+                group_resource(group),
+                e,
+            )),
         }
     }
 
@@ -152,8 +154,10 @@ impl Schedules {
         names: &[(String, String)],
         progress: &(dyn Fn(usize, usize) + Sync),
     ) -> AwsResult<LiveSchedules> {
-        let wanted: HashSet<(&str, &str)> =
-            names.iter().map(|(g, n)| (g.as_str(), n.as_str())).collect();
+        let wanted: HashSet<(&str, &str)> = names
+            .iter()
+            .map(|(g, n)| (g.as_str(), n.as_str()))
+            .collect();
         let mut skipped = Vec::new();
         let mut jobs = Vec::new();
         for (group, name, target) in self.list_schedules().await? {
@@ -254,8 +258,7 @@ impl Schedules {
         match self.gate.run(Service::Scheduler, req.send()).await {
             Ok(_) => {}
             Err(e)
-                if e
-                    .as_service_error()
+                if e.as_service_error()
                     .is_some_and(|s| s.is_resource_not_found_exception()) =>
             {
                 let tag = t::Tag::builder()
@@ -271,9 +274,15 @@ impl Schedules {
                 match self.gate.run(Service::Scheduler, req.send()).await {
                     Ok(_) => created = true,
                     // Created meanwhile by someone else: fine.
-                    Err(e) if e.as_service_error().is_some_and(|s| s.is_conflict_exception()) => {}
+                    Err(e)
+                        if e.as_service_error()
+                            .is_some_and(|s| s.is_conflict_exception()) => {}
                     Err(e) => {
-                        return Err(AwsError::api("CreateScheduleGroup", group_resource(group), e));
+                        return Err(AwsError::api(
+                            "CreateScheduleGroup",
+                            group_resource(group),
+                            e,
+                        ));
                     }
                 }
             }
@@ -365,8 +374,7 @@ impl Schedules {
         match self.gate.run(Service::Scheduler, req.send()).await {
             Ok(_) => Ok(()),
             Err(e)
-                if e
-                    .as_service_error()
+                if e.as_service_error()
                     .is_some_and(|s| s.is_resource_not_found_exception()) =>
             {
                 Ok(())

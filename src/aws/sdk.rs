@@ -184,8 +184,8 @@ pub(crate) async fn load(
     test_account: Option<&str>,
     calls: Arc<AtomicU64>,
 ) -> AwsResult<Clients> {
-    let mut loader = aws_config::defaults(behavior_version())
-        .retry_config(retry_config(opts.max_attempts));
+    let mut loader =
+        aws_config::defaults(behavior_version()).retry_config(retry_config(opts.max_attempts));
     if let Some(region) = opts.region.as_deref().filter(|r| !r.is_empty()) {
         loader = loader.region(Region::new(region.to_string()));
     }

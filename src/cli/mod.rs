@@ -161,9 +161,14 @@ fn dispatch(g: &Globals, command: Command) -> Result<Outcome> {
             prune,
             ..
         } => {
-            if selection.all || !selection.rules.is_empty() || !selection.schedules.is_empty() || prune {
+            if selection.all
+                || !selection.rules.is_empty()
+                || !selection.schedules.is_empty()
+                || prune
+            {
                 return Err(Error::Usage(
-                    "apply PLANFILE takes no selection: the plan file fixes what is applied".to_string(),
+                    "apply PLANFILE takes no selection: the plan file fixes what is applied"
+                        .to_string(),
                 ));
             }
             remote::apply_file(g, &path)
@@ -188,7 +193,14 @@ fn dispatch(g: &Globals, command: Command) -> Result<Outcome> {
             wait,
             timeout,
             dry_run,
-        } => remote::run(g, rule.as_deref(), schedule.as_deref(), wait, &timeout, dry_run),
+        } => remote::run(
+            g,
+            rule.as_deref(),
+            schedule.as_deref(),
+            wait,
+            &timeout,
+            dry_run,
+        ),
         Command::Delete {
             rule,
             schedule,

@@ -79,7 +79,10 @@ impl RemoteSource for LazyRemote {
     fn s3_get_object(&self, bucket: &str, key: &str) -> std::result::Result<Vec<u8>, String> {
         self.get()?.s3_get_object(bucket, key)
     }
-    fn ssm_get_parameter(&self, name: &str) -> std::result::Result<config::plugin::SsmParameter, String> {
+    fn ssm_get_parameter(
+        &self,
+        name: &str,
+    ) -> std::result::Result<config::plugin::SsmParameter, String> {
         self.get()?.ssm_get_parameter(name)
     }
 }
@@ -110,7 +113,10 @@ struct Session {
 async fn session(g: &Globals) -> Result<Session> {
     let cfg = tokio::task::block_in_place(|| load_online(g))?;
     if cfg.raw.cluster.as_deref().unwrap_or_default().is_empty() {
-        return Err(Error::Usage(format!("{}: cluster is required", cfg.display)));
+        return Err(Error::Usage(format!(
+            "{}: cluster is required",
+            cfg.display
+        )));
     }
     let region = g.region.clone().or_else(|| cfg.raw.region.clone());
     let aws = connect(region).await?;
@@ -134,13 +140,19 @@ async fn check_task_definitions(s: &Session, sel: &PlanSelection) -> Result<()> 
     for r in &s.desired.rules {
         if sel.all || sel.rules.contains(&r.name) {
             for t in &r.targets {
-                wanted.push((format!("rule \"{}\"", r.name), t.ecs.task_definition_arn.clone()));
+                wanted.push((
+                    format!("rule \"{}\"", r.name),
+                    t.ecs.task_definition_arn.clone(),
+                ));
             }
         }
     }
     for sc in &s.desired.schedules {
         if sel.all || sel.schedules.contains(&sc.name) {
-            wanted.push((format!("schedule \"{}\"", sc.name), sc.ecs.task_definition_arn.clone()));
+            wanted.push((
+                format!("schedule \"{}\"", sc.name),
+                sc.ecs.task_definition_arn.clone(),
+            ));
         }
     }
     let mut checked: HashSet<String> = HashSet::new();
@@ -289,7 +301,8 @@ pub fn plan(
         }
         if let Some(path) = out {
             let key = planfile::plan_key_from_env();
-            let bytes = planfile::encode(&plan, key.as_deref()).map_err(|e| Error::Other(e.to_string()))?;
+            let bytes =
+                planfile::encode(&plan, key.as_deref()).map_err(|e| Error::Other(e.to_string()))?;
             planfile::write_atomic(path, &bytes).map_err(|e| Error::Other(e.to_string()))?;
             g.info(format!(
                 "Saved the plan to {}{}. Apply it with: ecsched apply {}",
@@ -313,7 +326,8 @@ fn print_json<T: serde::Serialize>(v: &T) -> Result<()> {
 
 pub fn show(path: &Path, json: bool, show_sensitive: bool) -> Result<Outcome> {
     let key = planfile::plan_key_from_env();
-    let plan = planfile::read(path, key.as_deref()).map_err(|e| Error::PlanRefused(e.to_string()))?;
+    let plan =
+        planfile::read(path, key.as_deref()).map_err(|e| Error::PlanRefused(e.to_string()))?;
     let m = view::Masking::from_env(show_sensitive);
     if json {
         print_json(&view::plan_json(&plan, &m))?;
@@ -375,7 +389,9 @@ async fn execute(g: &Globals, aws: &Aws, plan: &Plan) -> Result<Outcome> {
         bar.inc(1);
         let line = match o {
             apply::Outcome::Applied => format!("{}: {} done", c.address, c.action.as_str()),
-            apply::Outcome::Failed(e) => format!("{}: {} FAILED: {e}", c.address, c.action.as_str()),
+            apply::Outcome::Failed(e) => {
+                format!("{}: {} FAILED: {e}", c.address, c.action.as_str())
+            }
             apply::Outcome::NotAttempted => format!("{}: not applied", c.address),
         };
         bar.suspend(|| g.info(line));
@@ -396,7 +412,8 @@ async fn execute(g: &Globals, aws: &Aws, plan: &Plan) -> Result<Outcome> {
 
 pub fn apply_file(g: &Globals, path: &Path) -> Result<Outcome> {
     let key = planfile::plan_key_from_env();
-    let plan = planfile::read(path, key.as_deref()).map_err(|e| Error::PlanRefused(e.to_string()))?;
+    let plan =
+        planfile::read(path, key.as_deref()).map_err(|e| Error::PlanRefused(e.to_string()))?;
     runtime()?.block_on(async {
         let aws = connect(Some(plan.region.clone())).await?;
         let ctx = aws.context();
@@ -511,7 +528,13 @@ pub fn apply_direct(
     })
 }
 
-pub fn delete(g: &Globals, rule: Option<&str>, schedule: Option<&str>, auto_approve: bool, force: bool) -> Result<Outcome> {
+pub fn delete(
+    g: &Globals,
+    rule: Option<&str>,
+    schedule: Option<&str>,
+    auto_approve: bool,
+    force: bool,
+) -> Result<Outcome> {
     runtime()?.block_on(async {
         let s = session(g).await?;
         let address = match (rule, schedule) {
@@ -590,50 +613,90 @@ pub fn delete(g: &Globals, rule: Option<&str>, schedule: Option<&str>, auto_appr
 fn parse_duration(s: &str) -> Result<std::time::Duration> {
     let s = s.trim();
     let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
-    let n: u64 = num
-        .parse()
-        .map_err(|_| Error::Usage(format!("--timeout \"{s}\" is not a duration such as 90s, 30m or 2h")))?;
+    let n: u64 = num.parse().map_err(|_| {
+        Error::Usage(format!(
+            "--timeout \"{s}\" is not a duration such as 90s, 30m or 2h"
+        ))
+    })?;
     let secs = match unit {
         "" | "s" => n,
         "m" => n * 60,
         "h" => n * 3600,
-        _ => return Err(Error::Usage(format!("--timeout \"{s}\" is not a duration such as 90s, 30m or 2h"))),
+        _ => {
+            return Err(Error::Usage(format!(
+                "--timeout \"{s}\" is not a duration such as 90s, 30m or 2h"
+            )));
+        }
     };
     Ok(std::time::Duration::from_secs(secs))
 }
 
-pub fn run(g: &Globals, rule: Option<&str>, schedule: Option<&str>, wait: bool, timeout: &str, dry_run: bool) -> Result<Outcome> {
+pub fn run(
+    g: &Globals,
+    rule: Option<&str>,
+    schedule: Option<&str>,
+    wait: bool,
+    timeout: &str,
+    dry_run: bool,
+) -> Result<Outcome> {
     let timeout = parse_duration(timeout)?;
     runtime()?.block_on(async {
         let s = session(g).await?;
         let (label, targets): (String, Vec<model::EcsTarget>) = match (rule, schedule) {
             (Some(name), None) => {
-                let r = s.desired.rules.iter().find(|r| r.name == name).ok_or_else(|| {
-                    Error::Usage(format!(
-                        "no rule named \"{name}\" in {}{}",
-                        s.cfg.display,
-                        config::error::suggest(name, s.desired.rules.iter().map(|r| r.name.as_str()))
+                let r = s
+                    .desired
+                    .rules
+                    .iter()
+                    .find(|r| r.name == name)
+                    .ok_or_else(|| {
+                        Error::Usage(format!(
+                            "no rule named \"{name}\" in {}{}",
+                            s.cfg.display,
+                            config::error::suggest(
+                                name,
+                                s.desired.rules.iter().map(|r| r.name.as_str())
+                            )
                             .map(|h| format!(" ({h})"))
                             .unwrap_or_default()
-                    ))
-                })?;
-                (format!("rule \"{name}\""), r.targets.iter().map(|t| t.ecs.clone()).collect())
+                        ))
+                    })?;
+                (
+                    format!("rule \"{name}\""),
+                    r.targets.iter().map(|t| t.ecs.clone()).collect(),
+                )
             }
             (None, Some(name)) => {
-                let sc = s.desired.schedules.iter().find(|x| x.name == name).ok_or_else(|| {
-                    Error::Usage(format!("no schedule named \"{name}\" in {}", s.cfg.display))
-                })?;
+                let sc = s
+                    .desired
+                    .schedules
+                    .iter()
+                    .find(|x| x.name == name)
+                    .ok_or_else(|| {
+                        Error::Usage(format!("no schedule named \"{name}\" in {}", s.cfg.display))
+                    })?;
                 (format!("schedule \"{name}\""), vec![sc.ecs.clone()])
             }
-            _ => return Err(Error::Usage("run needs exactly one of --rule NAME or --schedule NAME".to_string())),
+            _ => {
+                return Err(Error::Usage(
+                    "run needs exactly one of --rule NAME or --schedule NAME".to_string(),
+                ));
+            }
         };
-        g.info(format!("running the {label}{}", if dry_run { " (dry-run)" } else { "" }));
+        g.info(format!(
+            "running the {label}{}",
+            if dry_run { " (dry-run)" } else { "" }
+        ));
         if dry_run {
             return Ok(Outcome::Done);
         }
         let mut all = Vec::new();
         for t in &targets {
-            let arns = s.aws.run_task(t).await.map_err(|e| Error::Aws(e.to_string()))?;
+            let arns = s
+                .aws
+                .run_task(t)
+                .await
+                .map_err(|e| Error::Aws(e.to_string()))?;
             for a in &arns {
                 g.info(format!("started task {a}"));
             }
@@ -655,7 +718,9 @@ pub fn run(g: &Globals, rule: Option<&str>, schedule: Option<&str>, wait: bool, 
                     o.task_arn,
                     o.last_status,
                     o.exit_code.map_or("unknown".to_string(), |c| c.to_string()),
-                    o.stopped_reason.map(|r| format!(" ({r})")).unwrap_or_default()
+                    o.stopped_reason
+                        .map(|r| format!(" ({r})"))
+                        .unwrap_or_default()
                 ));
                 let c = o.exit_code.unwrap_or(1);
                 if code == 0 {

@@ -134,10 +134,12 @@ pub fn compute(input: &DiffInput<'_>) -> Result<ChangeSet, DiffError> {
         {
             w.tags = h.tags.clone();
         }
-        let is_default_group = matches!(&address, Address::Schedule { group, .. } if group == crate::model::DEFAULT_SCHEDULE_GROUP);
         let managed = have.tracking_id.as_deref() == Some(tracking.as_str());
-        // Schedules in the default group cannot carry a tracking tag.
-        let needs_tag = !managed && !is_default_group;
+        // Only rules carry the tracking tag. Scheduler cannot tag schedules;
+        // ownership is the group's tag, set only on groups ecsched creates
+        // (tagging an existing group would claim every schedule in it).
+        let is_rule = matches!(address, Address::Rule { .. });
+        let needs_tag = !managed && is_rule;
         let same = want == have.resource;
         if same && !needs_tag {
             continue;
@@ -149,7 +151,13 @@ pub fn compute(input: &DiffInput<'_>) -> Result<ChangeSet, DiffError> {
                 have.foreign_targets.join(", ")
             ));
         }
-        let adopts = needs_tag && !is_default_group;
+        let adopts = needs_tag;
+        if !is_rule && !managed {
+            notes.push(match &have.tracking_id {
+                None => "its schedule group is not managed by ecsched: the schedule is updated but never pruned".to_string(),
+                Some(other) => format!("its schedule group is managed for trackingId \"{other}\": the schedule is updated but not pruned by this config"),
+            });
+        }
         if adopts {
             notes.push(match &have.tracking_id {
                 None => "exists but is not managed by ecsched/ecschedule (no ecschedule:tracking-id tag): it will be adopted".to_string(),

@@ -235,8 +235,11 @@ pub fn summary(plan: &Plan) -> String {
     let (a, c, d) = plan.counts();
     let tags = match plan.tag_only_count() {
         0 => String::new(),
-        1 => " apply will add the ecschedule:tracking-id tag to 1 resource that lacks it.".to_string(),
-        n => format!(" apply will add the ecschedule:tracking-id tag to {n} resources that lack it."),
+        1 => " apply will add the ecschedule:tracking-id tag to 1 resource that lacks it."
+            .to_string(),
+        n => {
+            format!(" apply will add the ecschedule:tracking-id tag to {n} resources that lack it.")
+        }
     };
     if a + c + d == 0 {
         format!("No changes. Live state matches the configuration.{tags}")
