@@ -232,11 +232,3 @@ fn schema_is_json_schema_2020_12_and_accepts_every_rendered_seed() {
         );
     }
 }
-
-#[test]
-#[should_panic(expected = "it must make no AWS call")]
-fn tmp_tripwire_catches_calls() {
-    seed(&["-c", "ecschedule-dev.yaml", "diff", "--all"], &[], |t| {
-        t.failure()
-    });
-}

@@ -3,11 +3,17 @@
 //! Each emulator test uses its own AWS account, so tests run in parallel without resets.
 
 mod aws_read; // ecsched::aws reads against the emulator: listing, skipping, model conversion, fingerprints, call counts
+mod aws_remote; // ecsched::aws remote_source: S3 object in a bucket of another region, SSM parameters
+mod aws_run; // ecsched::aws task_definition_exists, run_task and wait_tasks on the emulator
 mod aws_support; // helpers for the aws_* tests: connect the AWS layer as the test's account, seed-post fixtures
+mod aws_write; // ecsched::aws writes: put_rule/read_rule round trip, targets and tags, delete_rule, schedules
 mod config_errors; // `validate` on each bad config in testdata/invalid/: exact messages, no AWS call
 mod config_seed; // the seed post's config files through validate/render/schema, offline
 pub mod emulator; // `Emulator`: per-test account on moto, SDK clients for fixtures, moto-api calls
+pub mod fault_proxy; // `FaultProxy`: fault-injecting reverse proxy in front of the emulator (also the benchmark's, via examples/)
+mod faults; // the real binary through the fault proxy: throttling, 5xx, dropped connections, a failed write mid-apply, exhausted retries
 pub mod smoke; // the harness itself works: SDK ↔ emulator isolation and running the binary
+pub mod workflow; // end to end with the real binary: seed dev import and prod plan-file workflow, neighbours, prune safety, delete, run --wait
 pub mod test; // the fluent `Test` builder and the `Output` it returns
 
 /// Path of the binary under test, built by cargo for this test target.

@@ -13,7 +13,7 @@ use tokio::task::JoinSet;
 
 use super::convert::{self, ReadTarget};
 use super::error::{AwsError, AwsResult};
-use super::fingerprint::Fingerprint;
+use super::fingerprint::{Fingerprint, sorted};
 use super::gate::{Gate, Service};
 use super::live::{LiveRule, LiveRules, SkippedRule};
 use super::paginate::PageTokens;
@@ -567,9 +567,24 @@ fn entry_failure(id: Option<&str>, code: Option<&str>, message: Option<&str>) ->
     s
 }
 
-/// Fields that the SDK's `Debug` redacts; hashed explicitly so that changing
-/// them changes the fingerprint too.
-fn redacted_fields(f: &mut Fingerprint, x: &t::Target) {
+/// Hashes a target canonically: its `HashMap`s in key order (their `Debug` order
+/// is random), and the fields the SDK's `Debug` redacts explicitly, so that
+/// changing them changes the fingerprint too.
+fn hash_target(f: &mut Fingerprint, x: &t::Target) {
+    let mut x = x.clone();
+    let paths = x
+        .input_transformer
+        .as_mut()
+        .and_then(|i| i.input_paths_map.take());
+    let (headers, query) = x
+        .http_parameters
+        .as_mut()
+        .map(|h| (h.header_parameters.take(), h.query_string_parameters.take()))
+        .unwrap_or_default();
+    f.field("target", &x);
+    f.field("input_paths_map", &paths.as_ref().map(sorted));
+    f.field("http.header_parameters", &headers.as_ref().map(sorted));
+    f.field("http.query_string_parameters", &query.as_ref().map(sorted));
     if let Some(a) = x.app_sync_parameters() {
         f.field("app_sync.graph_ql_operation", &a.graph_ql_operation());
     }
@@ -594,8 +609,7 @@ fn live_rule(raw: RawRule, cluster_arn: &str) -> LiveRule {
     let mut f = Fingerprint::new("eventbridge-rule");
     f.field("rule", &entry);
     for x in &targets {
-        f.field("target", x);
-        redacted_fields(&mut f, x);
+        hash_target(&mut f, x);
     }
     for tag in &tags {
         f.text("tag", &format!("{}={}", tag.key(), tag.value()));
@@ -1001,6 +1015,39 @@ mod tests {
         assert_eq!(targets.num_calls(), 1);
         assert_eq!(remove.num_calls(), 1);
         assert_eq!(untag.num_calls(), 1);
+    }
+
+    #[test]
+    fn fingerprint_does_not_depend_on_hash_map_order() {
+        let raw = || {
+            let mut paths = std::collections::HashMap::new();
+            for i in 0..32 {
+                paths.insert(format!("k{i}"), format!("$.detail.v{i}"));
+            }
+            let transformer = t::InputTransformer::builder()
+                .set_input_paths_map(Some(paths))
+                .input_template("<k1>")
+                .build()
+                .unwrap();
+            RawRule {
+                entry: entry("r", Some("rate(1 hour)")),
+                arn: "arn".into(),
+                bus: "default".into(),
+                targets: vec![
+                    t::Target::builder()
+                        .id("lambda")
+                        .arn("arn:aws:lambda:ap-northeast-3:123456789012:function:f")
+                        .input_transformer(transformer)
+                        .build()
+                        .unwrap(),
+                ],
+                tags: vec![],
+            }
+        };
+        let first = live_rule(raw(), CLUSTER).fingerprint;
+        for _ in 0..10 {
+            assert_eq!(live_rule(raw(), CLUSTER).fingerprint, first);
+        }
     }
 
     #[tokio::test]

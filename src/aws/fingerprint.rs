@@ -1,9 +1,11 @@
 //! Fingerprints of live resources: a hex SHA-256 over everything a read returned
 //! (including fields ecsched does not model), so that any change anywhere changes
 //! it. Values are hashed through their `Debug` form, which for SDK types lists every
-//! field; callers order collections (targets by id, tags by key) before hashing and
-//! leave out per-request noise such as request ids.
+//! field; callers order collections (targets by id, tags by key) before hashing,
+//! hash `HashMap`s through [`sorted`] (their `Debug` order is random per instance),
+//! and leave out per-request noise such as request ids.
 
+use std::collections::{BTreeMap, HashMap};
 use std::fmt::Debug;
 
 use sha2::{Digest, Sha256};
@@ -46,6 +48,11 @@ impl Fingerprint {
 }
 
 const HEX: &[u8; 16] = b"0123456789abcdef";
+
+/// A `HashMap` in key order: its `Debug` form is deterministic, the map's is not.
+pub(crate) fn sorted(m: &HashMap<String, String>) -> BTreeMap<&str, &str> {
+    m.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect()
+}
 
 #[cfg(test)]
 mod tests {

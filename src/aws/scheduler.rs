@@ -13,7 +13,7 @@ use tokio::task::JoinSet;
 
 use super::convert::{self, date_from_model};
 use super::error::{AwsError, AwsResult};
-use super::fingerprint::Fingerprint;
+use super::fingerprint::{Fingerprint, sorted};
 use super::gate::{Gate, Service};
 use super::live::{LiveSchedule, LiveSchedules, SkippedRule};
 use super::paginate::PageTokens;
@@ -393,7 +393,14 @@ fn live_schedule(
     group_tracking_id: Option<String>,
 ) -> Result<LiveSchedule, String> {
     let schedule = convert::sch::schedule_to_model(out, group, name)?;
-    // Field by field: the output's Debug also shows the request id.
+    // Field by field: the output's Debug also shows the request id. ECS task tags
+    // are `HashMap`s, whose Debug order is random: hashed in key order apart.
+    let mut target = out.target().cloned();
+    let task_tags: Option<Vec<_>> = target
+        .as_mut()
+        .and_then(|x| x.ecs_parameters.as_mut())
+        .and_then(|p| p.tags.take())
+        .map(|tags| tags.iter().map(|m| format!("{:?}", sorted(m))).collect());
     let mut f = Fingerprint::new("scheduler-schedule");
     f.field("arn", &out.arn())
         .field("group_name", &out.group_name())
@@ -407,7 +414,8 @@ fn live_schedule(
         .field("creation_date", &out.creation_date())
         .field("last_modification_date", &out.last_modification_date())
         .field("kms_key_arn", &out.kms_key_arn())
-        .field("target", &out.target())
+        .field("target", &target)
+        .field("target.ecs_parameters.tags", &task_tags)
         .field("flexible_time_window", &out.flexible_time_window())
         .field("action_after_completion", &out.action_after_completion())
         .field("group_tracking_id", &group_tracking_id);

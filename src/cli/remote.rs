@@ -197,13 +197,26 @@ async fn read_live(g: &Globals, s: &Session) -> Result<Vec<LiveResource>> {
     Ok(live)
 }
 
-fn selection(sel: &super::args::Selection, prune: bool) -> PlanSelection {
-    PlanSelection {
+/// Checks the selection flags before anything else happens (no AWS call on a usage error).
+fn selection(sel: &super::args::Selection, prune: bool) -> Result<PlanSelection> {
+    let partial = !sel.rules.is_empty() || !sel.schedules.is_empty();
+    if sel.all && partial {
+        return Err(Error::Usage(
+            "--all cannot be combined with --rule/--schedule".to_string(),
+        ));
+    }
+    if !sel.all && !partial {
+        return Err(Error::Usage(diff::DiffError::NothingSelected.to_string()));
+    }
+    if prune && !sel.all {
+        return Err(Error::Usage(diff::DiffError::PruneNeedsAll.to_string()));
+    }
+    Ok(PlanSelection {
         all: sel.all,
         rules: sel.rules.clone(),
         schedules: sel.schedules.clone(),
         prune,
-    }
+    })
 }
 
 fn now_rfc3339() -> String {
@@ -250,9 +263,10 @@ pub fn diff(
     unified: bool,
     detailed: bool,
 ) -> Result<Outcome> {
+    let sel = selection(sel, prune)?;
     runtime()?.block_on(async {
         let s = session(g).await?;
-        let (plan, warnings) = make_plan(g, &s, selection(sel, prune)).await?;
+        let (plan, warnings) = make_plan(g, &s, sel).await?;
         for w in warnings {
             g.info(format!("warning: {w}"));
         }
@@ -287,9 +301,10 @@ pub fn plan(
     json: bool,
     show_sensitive: bool,
 ) -> Result<Outcome> {
+    let sel = selection(sel, prune)?;
     runtime()?.block_on(async {
         let s = session(g).await?;
-        let (plan, warnings) = make_plan(g, &s, selection(sel, prune)).await?;
+        let (plan, warnings) = make_plan(g, &s, sel).await?;
         for w in warnings {
             g.info(format!("warning: {w}"));
         }
@@ -494,9 +509,10 @@ pub fn apply_direct(
     auto_approve: bool,
     unified: bool,
 ) -> Result<Outcome> {
+    let sel = selection(sel, prune)?;
     runtime()?.block_on(async {
         let s = session(g).await?;
-        let (plan, warnings) = make_plan(g, &s, selection(sel, prune)).await?;
+        let (plan, warnings) = make_plan(g, &s, sel).await?;
         for w in warnings {
             g.info(format!("warning: {w}"));
         }

@@ -113,10 +113,6 @@ pub fn load(req: &LoadRequest<'_>) -> Result<LoadedConfig, ConfigError> {
             .collect(),
     })?;
     let (raw, index) = parse_rendered(&display, &rendered)?;
-    let diagnostics = validate::validate(&display, &raw, &index);
-    if !diagnostics.is_empty() {
-        return Err(ConfigError::Invalid { diagnostics });
-    }
     Ok(LoadedConfig {
         path: req.path.to_path_buf(),
         display,
@@ -126,7 +122,9 @@ pub fn load(req: &LoadRequest<'_>) -> Result<LoadedConfig, ConfigError> {
     })
 }
 
-/// Parses rendered text and checks it against the schema.
+/// Parses rendered text, checks it against the schema and runs the semantic
+/// checks; reports every problem found (semantic checks also run on the
+/// entries that passed the schema when others did not).
 pub fn parse_rendered(display: &str, rendered: &str) -> Result<(RawConfig, PosIndex), ConfigError> {
     let doc = yaml::parse(rendered).map_err(|e| ConfigError::Invalid {
         diagnostics: vec![Diagnostic::new(
@@ -135,16 +133,70 @@ pub fn parse_rendered(display: &str, rendered: &str) -> Result<(RawConfig, PosIn
             format!("invalid YAML: {}", e.message),
         )],
     })?;
-    let value = match doc.value {
-        serde_json::Value::Null => serde_json::Value::Object(serde_json::Map::new()),
+    let mut value = match doc.value {
+        serde_json::Value::Null => {
+            return Err(ConfigError::Invalid {
+                diagnostics: vec![Diagnostic::new(
+                    display,
+                    None,
+                    "the config file is empty (expected at least region and cluster)",
+                )],
+            });
+        }
         v => v,
     };
-    let diagnostics = schema::check(display, &value, &doc.index);
-    if !diagnostics.is_empty() {
-        return Err(ConfigError::Invalid { diagnostics });
+    schema::normalize(&mut value);
+    let mut diagnostics = schema::check(display, &value, &doc.index);
+    if diagnostics.is_empty() {
+        match serde_json::from_value::<RawConfig>(value) {
+            Ok(raw) => {
+                let semantic = validate::validate(display, &raw, &doc.index);
+                if semantic.is_empty() {
+                    return Ok((raw, doc.index));
+                }
+                diagnostics = semantic;
+            }
+            Err(e) => diagnostics.push(Diagnostic::new(display, None, e.to_string())),
+        }
+    } else {
+        diagnostics.extend(partial_semantic(display, &value, &doc.index));
+        diagnostics.sort_by_key(|d| d.pos.map(|p| (p.line, p.column)));
+        diagnostics.dedup();
     }
-    let raw: RawConfig = serde_json::from_value(value).map_err(|e| ConfigError::Invalid {
-        diagnostics: vec![Diagnostic::new(display, None, e.to_string())],
-    })?;
-    Ok((raw, doc.index))
+    Err(ConfigError::Invalid { diagnostics })
+}
+
+/// Semantic checks over whatever parts of a schema-invalid document can be read.
+fn partial_semantic(display: &str, value: &serde_json::Value, index: &PosIndex) -> Vec<Diagnostic> {
+    fn field<T: serde::de::DeserializeOwned>(v: &serde_json::Value, key: &str) -> Option<T> {
+        v.get(key)
+            .and_then(|x| serde_json::from_value(x.clone()).ok())
+    }
+    let top = RawConfig {
+        role: field(value, "role"),
+        region: field(value, "region"),
+        cluster: field(value, "cluster"),
+        tracking_id: field(value, "trackingId"),
+        plugins: field(value, "plugins"),
+        ..RawConfig::default()
+    };
+    let list = |key: &str| -> Vec<(usize, serde_json::Value)> {
+        value
+            .get(key)
+            .and_then(serde_json::Value::as_array)
+            .map(|a| a.iter().cloned().enumerate().collect())
+            .unwrap_or_default()
+    };
+    let rules: Vec<(usize, raw::RawRule)> = list("rules")
+        .into_iter()
+        .filter_map(|(i, v)| serde_json::from_value(v).ok().map(|r| (i, r)))
+        .collect();
+    let schedules: Vec<(usize, raw::RawSchedule)> = list("schedules")
+        .into_iter()
+        .filter_map(|(i, v)| serde_json::from_value(v).ok().map(|r| (i, r)))
+        .collect();
+    let rules: Vec<(usize, &raw::RawRule)> = rules.iter().map(|(i, r)| (*i, r)).collect();
+    let schedules: Vec<(usize, &raw::RawSchedule)> =
+        schedules.iter().map(|(i, r)| (*i, r)).collect();
+    validate::validate_parts(display, &top, &rules, &schedules, index)
 }

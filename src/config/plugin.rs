@@ -467,11 +467,15 @@ fn read_state(
                     if cause.kind() == std::io::ErrorKind::NotFound && source.relative {
                         TfStateError::NotFound {
                             source_name: source_name.clone(),
-                            looked_in: format!(
-                                "{} and {}",
-                                source.config_dir.display(),
-                                source.cwd.display()
-                            ),
+                            looked_in: if source.config_dir == source.cwd {
+                                source.config_dir.display().to_string()
+                            } else {
+                                format!(
+                                    "{} and {}",
+                                    source.config_dir.display(),
+                                    source.cwd.display()
+                                )
+                            },
                         }
                     } else {
                         TfStateError::Read {

@@ -484,7 +484,72 @@ fn flow_seq<S: serde::Serializer>(v: &Option<Vec<String>>, s: S) -> Result<S::Ok
 }
 
 /// The JSON Schema (draft 2020-12) of the config file, as checked in under `schemas/`.
+///
+/// Simplified for readable validation messages: a `null` value means "absent"
+/// (ecsched drops null-valued keys before validating, as ecschedule's loader
+/// treats them as unset), so the `null` alternatives schemars adds to optional
+/// fields are removed, and enums are plain `enum` lists.
 pub fn config_schema() -> serde_json::Value {
-    let schema = schemars::schema_for!(RawConfig);
-    serde_json::Value::from(schema)
+    let mut schema = serde_json::Value::from(schemars::schema_for!(RawConfig));
+    simplify_schema(&mut schema);
+    if let Some(m) = schema.as_object_mut() {
+        m.insert("title".into(), "ecsched configuration".into());
+    }
+    schema
+}
+
+fn is_null_schema(v: &serde_json::Value) -> bool {
+    v.get("type").and_then(serde_json::Value::as_str) == Some("null")
+}
+
+fn simplify_schema(v: &mut serde_json::Value) {
+    use serde_json::Value;
+    match v {
+        Value::Object(m) => {
+            if let Some(Value::Array(types)) = m.get_mut("type") {
+                types.retain(|t| t != "null");
+                if types.len() == 1 {
+                    let t = types[0].clone();
+                    m.insert("type".into(), t);
+                }
+            }
+            if m.get("default") == Some(&Value::Null) {
+                m.remove("default");
+            }
+            if let Some(Value::Array(alts)) = m.get("anyOf") {
+                let rest: Vec<Value> = alts
+                    .iter()
+                    .filter(|a| !is_null_schema(a))
+                    .cloned()
+                    .collect();
+                m.remove("anyOf");
+                if rest.len() == 1 {
+                    if let Value::Object(inner) = &rest[0] {
+                        for (k, x) in inner {
+                            m.entry(k.clone()).or_insert_with(|| x.clone());
+                        }
+                    }
+                } else {
+                    m.insert("anyOf".into(), Value::Array(rest));
+                }
+            }
+            if let Some(Value::Array(alts)) = m.get("oneOf")
+                && !alts.is_empty()
+                && alts.iter().all(|a| a.get("const").is_some())
+            {
+                let values: Vec<Value> = alts
+                    .iter()
+                    .filter_map(|a| a.get("const").cloned())
+                    .collect();
+                m.remove("oneOf");
+                m.insert("type".into(), "string".into());
+                m.insert("enum".into(), Value::Array(values));
+            }
+            for child in m.values_mut() {
+                simplify_schema(child);
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(simplify_schema),
+        _ => {}
+    }
 }

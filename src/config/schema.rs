@@ -53,10 +53,9 @@ pub fn resource_label(value: &Value, pointer: &str) -> Option<String> {
         _ => return None,
     };
     let item = value.get(list)?.get(idx)?;
-    match item.get("name").and_then(Value::as_str) {
-        Some(name) => Some(format!("{kind} \"{name}\"")),
-        None => Some(format!("{list}[{idx}]")),
-    }
+    item.get("name")
+        .and_then(Value::as_str)
+        .map(|name| format!("{kind} \"{name}\""))
 }
 
 fn allowed_properties<'a>(schema: &'a Value, schema_path: &str) -> Vec<&'a str> {
@@ -71,7 +70,76 @@ fn allowed_properties<'a>(schema: &'a Value, schema_path: &str) -> Vec<&'a str> 
         .unwrap_or_default()
 }
 
-/// Validates `value`; returns every problem, sorted by position.
+/// Drops `key: null` entries (null means absent) and turns numbers and
+/// booleans into strings where the schema wants a string, as ecschedule's
+/// YAML loader does (`command: [sleep, 60]`, `environment: {PORT: 8080}`).
+pub fn normalize(value: &mut Value) {
+    if let Some((schema, _)) = validator() {
+        normalize_at(value, schema, schema, 0);
+    }
+}
+
+fn resolve<'a>(mut schema: &'a Value, root: &'a Value) -> &'a Value {
+    for _ in 0..16 {
+        match schema.get("$ref").and_then(Value::as_str) {
+            Some(r) => match r.strip_prefix('#').and_then(|p| root.pointer(p)) {
+                Some(target) => schema = target,
+                None => break,
+            },
+            None => break,
+        }
+    }
+    schema
+}
+
+fn normalize_at(value: &mut Value, schema: &Value, root: &Value, depth: usize) {
+    if depth > 64 {
+        return;
+    }
+    let schema = resolve(schema, root);
+    match value {
+        Value::Object(map) => {
+            map.retain(|_, v| !v.is_null());
+            for (k, v) in map.iter_mut() {
+                let sub = schema
+                    .get("properties")
+                    .and_then(|p| p.get(k))
+                    .or_else(|| schema.get("additionalProperties").filter(|a| a.is_object()));
+                if let Some(sub) = sub {
+                    normalize_at(v, sub, root, depth + 1);
+                }
+            }
+        }
+        Value::Array(items) => {
+            if let Some(sub) = schema.get("items") {
+                for v in items {
+                    normalize_at(v, sub, root, depth + 1);
+                }
+            }
+        }
+        Value::Number(_) | Value::Bool(_) => {
+            if schema.get("type").and_then(Value::as_str) == Some("string") {
+                *value = Value::String(match value {
+                    Value::Number(n) => n.to_string(),
+                    Value::Bool(b) => b.to_string(),
+                    _ => String::new(),
+                });
+            }
+        }
+        _ => {}
+    }
+}
+
+fn hint_for(pointer: &str, instance: &Value) -> Option<String> {
+    if pointer.ends_with("/environment") && instance.is_array() {
+        return Some(
+            "environment is a map of NAME: value, not a list of {name, value}".to_string(),
+        );
+    }
+    None
+}
+
+/// Validates `value` (after `normalize`); returns every problem, sorted by position.
 pub fn check(file: &str, value: &Value, index: &PosIndex) -> Vec<Diagnostic> {
     let Some((schema, validator)) = validator() else {
         return vec![Diagnostic::new(
@@ -107,11 +175,17 @@ pub fn check(file: &str, value: &Value, index: &PosIndex) -> Vec<Diagnostic> {
                 }
             }
             _ => {
-                out.push(Diagnostic::new(
-                    file,
-                    index.value_pos(&pointer),
-                    format!("{label}{}: {}", human_path(&pointer), err),
-                ));
+                let msg = err
+                    .to_string()
+                    .replace("is not of types \"null\", ", "is not of type ");
+                out.push(
+                    Diagnostic::new(
+                        file,
+                        index.value_pos(&pointer),
+                        format!("{label}{}: {msg}", human_path(&pointer)),
+                    )
+                    .with_hint(hint_for(&pointer, err.instance())),
+                );
             }
         }
     }

@@ -61,13 +61,29 @@ fn is_region(s: &str) -> bool {
 
 /// Runs every check; an empty result means the config is valid.
 pub fn validate(file: &str, raw: &RawConfig, index: &PosIndex) -> Vec<Diagnostic> {
+    let rules: Vec<(usize, &RawRule)> = raw.rules.iter().flatten().enumerate().collect();
+    let schedules: Vec<(usize, &RawSchedule)> =
+        raw.schedules.iter().flatten().enumerate().collect();
+    validate_parts(file, raw, &rules, &schedules, index)
+}
+
+/// Like `validate`, for the parts of a config that could be read: `top`
+/// supplies the top-level keys, and each rule/schedule keeps its index in the
+/// file so positions stay right when other entries failed the schema.
+pub fn validate_parts(
+    file: &str,
+    top: &RawConfig,
+    rules: &[(usize, &RawRule)],
+    schedules: &[(usize, &RawSchedule)],
+    index: &PosIndex,
+) -> Vec<Diagnostic> {
+    let raw = top;
     let mut c = Ctx {
         file,
         index,
         out: Vec::new(),
     };
-    let has_resources = raw.rules.as_ref().is_some_and(|r| !r.is_empty())
-        || raw.schedules.as_ref().is_some_and(|s| !s.is_empty());
+    let has_resources = !rules.is_empty() || !schedules.is_empty();
     if let Some(region) = &raw.region
         && !is_region(region)
     {
@@ -78,7 +94,7 @@ pub fn validate(file: &str, raw: &RawConfig, index: &PosIndex) -> Vec<Diagnostic
         );
     }
     match raw.cluster.as_deref() {
-        None | Some("") if has_resources => c.err(
+        None | Some("") if has_resources && !index.contains("/cluster") => c.err(
             "",
             "",
             "cluster is required: the ECS cluster that the rules and schedules run tasks on",
@@ -93,8 +109,25 @@ pub fn validate(file: &str, raw: &RawConfig, index: &PosIndex) -> Vec<Diagnostic
     if let Some(role) = &raw.role {
         check_role(&mut c, "/role", "", role);
     }
+    for (i, p) in raw.plugins.iter().flatten().enumerate() {
+        let pp = format!("/plugins/{i}");
+        match p.name.to_ascii_lowercase().as_str() {
+            "tfstate" => {
+                let cfg = p.config.as_ref();
+                if !cfg.is_some_and(|c| c.contains_key("path") || c.contains_key("url")) {
+                    c.err(&pp, "", "tfstate plugin requires config.path or config.url for the tfstate location");
+                }
+            }
+            "ssm" => {}
+            other => c.err(
+                &format!("{pp}/name"),
+                "",
+                format!("plugin \"{other}\" is not available (expected tfstate or ssm)"),
+            ),
+        }
+    }
     let mut seen = HashSet::new();
-    for (i, r) in raw.rules.iter().flatten().enumerate() {
+    for &(i, r) in rules {
         let p = format!("/rules/{i}");
         let label = format!("rule \"{}\"", r.name);
         let bus = r.event_bus_name.clone().unwrap_or_default();
@@ -104,7 +137,7 @@ pub fn validate(file: &str, raw: &RawConfig, index: &PosIndex) -> Vec<Diagnostic
         rule(&mut c, raw, r, &p, &label);
     }
     let mut seen = HashSet::new();
-    for (i, s) in raw.schedules.iter().flatten().enumerate() {
+    for &(i, s) in schedules {
         let p = format!("/schedules/{i}");
         let label = format!("schedule \"{}\"", s.name);
         let group = s.schedule_group.clone().unwrap_or_else(|| "default".into());
@@ -305,6 +338,15 @@ fn ecs_target(c: &mut Ctx<'_>, f: &TargetFields<'_>, p: &str, label: &str) {
                 );
             }
         }
+    }
+    if let Some(n) = f.task_count
+        && n < 1
+    {
+        c.err(
+            &format!("{p}/taskCount"),
+            label,
+            format!("taskCount {n} is below the minimum of 1"),
+        );
     }
     if let Some(n) = f.task_count
         && n > 10

@@ -40,6 +40,11 @@ impl PosIndex {
         }
     }
 
+    /// True when the document has a node at exactly `pointer`.
+    pub fn contains(&self, pointer: &str) -> bool {
+        self.values.contains_key(pointer)
+    }
+
     /// Position of the mapping key whose value is at `pointer` (falls back to the value).
     pub fn key_pos(&self, pointer: &str) -> Option<Pos> {
         self.keys
@@ -212,7 +217,14 @@ fn syntax_error(e: &serde_saphyr::Error) -> SyntaxError {
     // keep the first line, without its own "line N column M" prefix.
     let full = e.to_string();
     let first = full.lines().next().unwrap_or("invalid YAML").trim();
-    let message = strip_location_prefix(first).to_string();
+    let mut message = strip_location_prefix(first).to_string();
+    if let Some(rest) = message.strip_prefix("duplicate mapping key: ") {
+        let key = rest
+            .split(", set DuplicateKeyPolicy")
+            .next()
+            .unwrap_or(rest);
+        message = format!("duplicate key \"{key}\"");
+    }
     SyntaxError { pos, message }
 }
 

@@ -1,0 +1,875 @@
+//! A fault-injecting HTTP/1.1 reverse proxy on `127.0.0.1:0` in front of the emulator (std only,
+//! one thread per connection). Every request is read whole (headers + `Content-Length` or chunked
+//! body), named by its operation, matched against a rule table, then forwarded (with
+//! `Connection: close` both ways, the response streamed back) or answered with a fault:
+//! throttling, a 5xx, any error code, a dropped connection, or added latency.
+//!
+//! Operation names: the `X-Amz-Target` header for JSON services (`AWSEvents.PutTargets`), the
+//! `Action` of query-protocol bodies (`GetCallerIdentity`), else `METHOD /segment[/*]` for REST
+//! services (`GET /schedules`, `GET /schedules/*`). `GET /__stats` returns the counters as JSON and
+//! `POST /__reset` zeroes them; neither is counted.
+//!
+//! Also compiled into `examples/fault_proxy.rs` (the benchmark's proxy) via `#[path]`.
+
+use std::collections::BTreeMap;
+use std::io::{self, BufRead, BufReader, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::thread;
+use std::time::Duration;
+
+/// How long a connection may sit idle (client or upstream) before the proxy gives up on it.
+const IO_TIMEOUT: Duration = Duration::from_secs(60);
+/// Largest request or response head accepted.
+const MAX_HEAD: usize = 64 * 1024;
+
+/// What the proxy does to a matching request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Fault {
+    /// HTTP 400 `ThrottlingException: Rate exceeded` (`x-amzn-errortype` set; XML for query APIs).
+    Throttle,
+    /// HTTP 500 (`InternalFailure`) or 503 (`ServiceUnavailable`); any status works.
+    Status(u16),
+    /// Any error response, e.g. a non-retryable 400 `ValidationException`.
+    Error {
+        status: u16,
+        code: String,
+        message: String,
+    },
+    /// Read the request, then close the connection without a response.
+    Drop,
+    /// Wait, then forward. Latency rules add up and combine with the other faults.
+    Latency(Duration),
+}
+
+impl Fault {
+    pub fn validation(message: &str) -> Fault {
+        Fault::Error {
+            status: 400,
+            code: "ValidationException".to_owned(),
+            message: message.to_owned(),
+        }
+    }
+}
+
+/// Which of the matching requests a rule acts on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Times {
+    /// The first N matching requests (in arrival order), then never again.
+    First(u64),
+    /// Every matching request.
+    Every,
+    /// The Nth, 2Nth, 3Nth… matching request.
+    EveryNth(u64),
+}
+
+/// Which requests a rule matches.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Matcher {
+    Any,
+    /// The operation name, or its part after the last `.` (`ListRules` matches
+    /// `AWSEvents.ListRules`).
+    Operation(String),
+    /// A REST request: the method and a prefix of the path (without the query string).
+    Rest { method: String, path_prefix: String },
+}
+
+/// One row of the rule table.
+#[derive(Clone, Debug)]
+pub struct Rule {
+    matcher: Matcher,
+    body_contains: Option<String>,
+    times: Times,
+    fault: Fault,
+}
+
+impl Rule {
+    /// `fault` on every request to `operation` (see [`Matcher::Operation`]).
+    pub fn operation(operation: &str, fault: Fault) -> Rule {
+        Rule::new(Matcher::Operation(operation.to_owned()), fault)
+    }
+
+    /// `fault` on every `method` request whose path starts with `path_prefix`.
+    pub fn rest(method: &str, path_prefix: &str, fault: Fault) -> Rule {
+        Rule::new(
+            Matcher::Rest {
+                method: method.to_owned(),
+                path_prefix: path_prefix.to_owned(),
+            },
+            fault,
+        )
+    }
+
+    /// `fault` on every request.
+    pub fn any(fault: Fault) -> Rule {
+        Rule::new(Matcher::Any, fault)
+    }
+
+    pub fn new(matcher: Matcher, fault: Fault) -> Rule {
+        Rule {
+            matcher,
+            body_contains: None,
+            times: Times::Every,
+            fault,
+        }
+    }
+
+    /// Only requests whose body contains `needle` (e.g. `"Rule":"nightly"`).
+    pub fn body_contains(mut self, needle: &str) -> Rule {
+        self.body_contains = Some(needle.to_owned());
+        self
+    }
+
+    /// Only the first `n` matching requests.
+    pub fn first(mut self, n: u64) -> Rule {
+        self.times = Times::First(n);
+        self
+    }
+
+    /// Only every `n`th matching request.
+    pub fn every_nth(mut self, n: u64) -> Rule {
+        self.times = Times::EveryNth(n.max(1));
+        self
+    }
+
+    fn matches(&self, request: &Request) -> bool {
+        let op = match &self.matcher {
+            Matcher::Any => true,
+            Matcher::Operation(name) => {
+                request.operation == *name
+                    || request
+                        .operation
+                        .rsplit_once('.')
+                        .is_some_and(|(_, short)| short == name)
+            }
+            Matcher::Rest {
+                method,
+                path_prefix,
+            } => {
+                request.method.eq_ignore_ascii_case(method)
+                    && request.path().starts_with(path_prefix.as_str())
+            }
+        };
+        op && self.body_contains.as_ref().is_none_or(|needle| {
+            request
+                .body
+                .windows(needle.len().max(1))
+                .any(|w| w == needle.as_bytes())
+        })
+    }
+}
+
+/// Counters for one operation (or all of them).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Counts {
+    /// Requests received.
+    pub seen: u64,
+    /// Sent on to the emulator.
+    pub forwarded: u64,
+    /// Answered (or dropped) by the proxy itself.
+    pub injected: u64,
+    /// Held back by a latency rule (forwarded or not).
+    pub delayed: u64,
+    /// Forwarded and answered by the emulator with a 5xx (its own bugs, not ours).
+    pub upstream_5xx: u64,
+}
+
+impl Counts {
+    fn add(&mut self, other: &Counts) {
+        self.seen += other.seen;
+        self.forwarded += other.forwarded;
+        self.injected += other.injected;
+        self.delayed += other.delayed;
+        self.upstream_5xx += other.upstream_5xx;
+    }
+
+    fn to_json(self) -> serde_json::Value {
+        serde_json::json!({
+            "seen": self.seen,
+            "forwarded": self.forwarded,
+            "injected": self.injected,
+            "delayed": self.delayed,
+            "upstream_5xx": self.upstream_5xx,
+        })
+    }
+}
+
+/// A snapshot of the proxy's counters.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Stats {
+    pub operations: BTreeMap<String, Counts>,
+}
+
+impl Stats {
+    /// All operations together.
+    pub fn total(&self) -> Counts {
+        let mut total = Counts::default();
+        for counts in self.operations.values() {
+            total.add(counts);
+        }
+        total
+    }
+
+    /// The counters of operations named `name`, as [`Matcher::Operation`] matches names.
+    pub fn op(&self, name: &str) -> Counts {
+        let mut total = Counts::default();
+        for (op, counts) in &self.operations {
+            if op == name || op.rsplit_once('.').is_some_and(|(_, short)| short == name) {
+                total.add(counts);
+            }
+        }
+        total
+    }
+
+    pub fn to_json(&self) -> serde_json::Value {
+        let operations: serde_json::Map<String, serde_json::Value> = self
+            .operations
+            .iter()
+            .map(|(op, counts)| (op.clone(), counts.to_json()))
+            .collect();
+        let mut doc = self.total().to_json();
+        doc["operations"] = serde_json::Value::Object(operations);
+        doc
+    }
+}
+
+/// Rules and counters, shared by the connection threads.
+#[derive(Debug)]
+struct State {
+    upstream: String,
+    rules: Mutex<Vec<(Rule, u64)>>,
+    stats: Mutex<Stats>,
+    request_ids: AtomicU64,
+}
+
+impl State {
+    fn rules(&self) -> MutexGuard<'_, Vec<(Rule, u64)>> {
+        self.rules.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn stats(&self) -> MutexGuard<'_, Stats> {
+        self.stats.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn count(&self, operation: &str, update: impl FnOnce(&mut Counts)) {
+        update(
+            self.stats()
+                .operations
+                .entry(operation.to_owned())
+                .or_default(),
+        );
+    }
+
+    /// The summed latency of the firing latency rules and the first firing other fault.
+    fn decide(&self, request: &Request) -> (Duration, Option<Fault>) {
+        let mut delay = Duration::ZERO;
+        let mut fault = None;
+        for (rule, matched) in self.rules().iter_mut() {
+            if !rule.matches(request) {
+                continue;
+            }
+            // Every matching request counts, so `First(n)` and `EveryNth(n)` follow arrival
+            // order even when an earlier rule injected instead.
+            *matched += 1;
+            let fires = match rule.times {
+                Times::First(n) => *matched <= n,
+                Times::Every => true,
+                Times::EveryNth(n) => *matched % n == 0,
+            };
+            if !fires {
+                continue;
+            }
+            match &rule.fault {
+                Fault::Latency(d) => delay += *d,
+                other if fault.is_none() => fault = Some(other.clone()),
+                _ => {}
+            }
+        }
+        (delay, fault)
+    }
+}
+
+/// A running proxy; stops accepting when dropped (connections in flight finish on their own).
+#[derive(Debug)]
+pub struct FaultProxy {
+    addr: SocketAddr,
+    state: Arc<State>,
+    stop: Arc<AtomicBool>,
+    accept: Option<thread::JoinHandle<()>>,
+}
+
+impl FaultProxy {
+    /// Starts a proxy for `upstream` (`http://HOST:PORT`) on `127.0.0.1:0`, with no rules.
+    pub fn start(upstream: &str) -> io::Result<FaultProxy> {
+        let authority = upstream
+            .strip_prefix("http://")
+            .ok_or_else(|| {
+                io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!("the upstream must be http://HOST:PORT, got {upstream}"),
+                )
+            })?
+            .trim_end_matches('/')
+            .to_owned();
+        let listener = TcpListener::bind("127.0.0.1:0")?;
+        let addr = listener.local_addr()?;
+        let state = Arc::new(State {
+            upstream: authority,
+            rules: Mutex::new(Vec::new()),
+            stats: Mutex::new(Stats::default()),
+            request_ids: AtomicU64::new(0),
+        });
+        let stop = Arc::new(AtomicBool::new(false));
+        let accept = thread::Builder::new().name("fault-proxy".to_owned()).spawn({
+            let state = Arc::clone(&state);
+            let stop = Arc::clone(&stop);
+            move || {
+                for stream in listener.incoming() {
+                    if stop.load(Ordering::SeqCst) {
+                        break;
+                    }
+                    let Ok(stream) = stream else { continue };
+                    let state = Arc::clone(&state);
+                    let _ = thread::Builder::new()
+                        .name("fault-proxy-conn".to_owned())
+                        .spawn(move || {
+                            let _ = serve(&state, stream);
+                        });
+                }
+            }
+        })?;
+        Ok(FaultProxy {
+            addr,
+            state,
+            stop,
+            accept: Some(accept),
+        })
+    }
+
+    /// `http://127.0.0.1:PORT`, for `AWS_ENDPOINT_URL`.
+    pub fn endpoint(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Adds a rule after the existing ones; returns `self` for chaining.
+    pub fn rule(&self, rule: Rule) -> &FaultProxy {
+        self.state.rules().push((rule, 0));
+        self
+    }
+
+    /// Removes every rule: from now on every request is forwarded untouched.
+    pub fn clear_rules(&self) {
+        self.state.rules().clear();
+    }
+
+    pub fn stats(&self) -> Stats {
+        self.state.stats().clone()
+    }
+
+    pub fn reset_stats(&self) {
+        *self.state.stats() = Stats::default();
+    }
+}
+
+impl Drop for FaultProxy {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        // Wake the accept loop so it sees the flag.
+        let _ = TcpStream::connect_timeout(&self.addr, Duration::from_secs(1));
+        if let Some(accept) = self.accept.take() {
+            let _ = accept.join();
+        }
+    }
+}
+
+/// One parsed request.
+#[derive(Debug)]
+struct Request {
+    method: String,
+    /// Path and query, as sent.
+    target: String,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+    operation: String,
+}
+
+impl Request {
+    fn path(&self) -> &str {
+        self.target.split('?').next().unwrap_or_default()
+    }
+
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Query protocol (STS): errors must be XML.
+    fn is_query_protocol(&self) -> bool {
+        self.header("content-type")
+            .is_some_and(|t| t.starts_with("application/x-www-form-urlencoded"))
+    }
+}
+
+fn operation_name(method: &str, path: &str, headers: &[(String, String)], body: &[u8]) -> String {
+    if let Some((_, target)) = headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case("x-amz-target"))
+    {
+        return target.clone();
+    }
+    if let Some(action) = String::from_utf8_lossy(body)
+        .split('&')
+        .find_map(|pair| pair.strip_prefix("Action="))
+    {
+        return action.to_owned();
+    }
+    let mut segments = path.trim_start_matches('/').splitn(2, '/');
+    let first = segments.next().unwrap_or_default();
+    let more = segments.next().is_some_and(|rest| !rest.is_empty());
+    format!("{method} /{first}{}", if more { "/*" } else { "" })
+}
+
+fn bad_data(message: impl Into<String>) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, message.into())
+}
+
+/// Reads header lines up to the blank line; returns them without line ends.
+fn read_head(reader: &mut impl BufRead) -> io::Result<Option<Vec<String>>> {
+    let mut lines = Vec::new();
+    let mut size = 0;
+    loop {
+        let mut line = String::new();
+        let n = reader.read_line(&mut line)?;
+        if n == 0 {
+            return if lines.is_empty() {
+                Ok(None)
+            } else {
+                Err(bad_data("connection closed inside the head"))
+            };
+        }
+        size += n;
+        if size > MAX_HEAD {
+            return Err(bad_data("head too large"));
+        }
+        let line = line.trim_end_matches(['\r', '\n']).to_owned();
+        if line.is_empty() {
+            if lines.is_empty() {
+                continue; // tolerate stray CRLF between messages
+            }
+            return Ok(Some(lines));
+        }
+        lines.push(line);
+    }
+}
+
+fn parse_headers(lines: &[String]) -> Vec<(String, String)> {
+    lines
+        .iter()
+        .filter_map(|line| line.split_once(':'))
+        .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
+        .collect()
+}
+
+fn read_chunked(reader: &mut impl BufRead) -> io::Result<Vec<u8>> {
+    let mut body = Vec::new();
+    loop {
+        let mut size_line = String::new();
+        reader.read_line(&mut size_line)?;
+        let size = usize::from_str_radix(size_line.trim().split(';').next().unwrap_or("0"), 16)
+            .map_err(|_| bad_data(format!("bad chunk size {size_line:?}")))?;
+        if size == 0 {
+            // Trailers up to the blank line.
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line)? == 0 || line.trim().is_empty() {
+                    return Ok(body);
+                }
+            }
+        }
+        let start = body.len();
+        body.resize(start + size, 0);
+        reader.read_exact(&mut body[start..])?;
+        let mut crlf = [0; 2];
+        reader.read_exact(&mut crlf)?;
+    }
+}
+
+fn read_request(reader: &mut impl BufRead) -> io::Result<Option<Request>> {
+    let Some(lines) = read_head(reader)? else {
+        return Ok(None);
+    };
+    let mut parts = lines[0].split_whitespace();
+    let (Some(method), Some(target)) = (parts.next(), parts.next()) else {
+        return Err(bad_data(format!("bad request line {:?}", lines[0])));
+    };
+    let (method, target) = (method.to_owned(), target.to_owned());
+    let mut headers = parse_headers(&lines[1..]);
+    let header = |name: &str| {
+        headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.clone())
+    };
+    let body = if header("transfer-encoding").is_some_and(|v| v.eq_ignore_ascii_case("chunked")) {
+        let body = read_chunked(reader)?;
+        headers.retain(|(k, _)| !k.eq_ignore_ascii_case("transfer-encoding"));
+        headers.push(("Content-Length".to_owned(), body.len().to_string()));
+        body
+    } else {
+        let length: usize = match header("content-length") {
+            Some(v) => v
+                .parse()
+                .map_err(|_| bad_data(format!("bad Content-Length {v:?}")))?,
+            None => 0,
+        };
+        let mut body = vec![0; length];
+        reader.read_exact(&mut body)?;
+        body
+    };
+    let path = target.split('?').next().unwrap_or_default();
+    let operation = operation_name(&method, path, &headers, &body);
+    Ok(Some(Request {
+        method,
+        target,
+        headers,
+        body,
+        operation,
+    }))
+}
+
+fn reason(status: u16) -> &'static str {
+    match status {
+        200 => "OK",
+        400 => "Bad Request",
+        403 => "Forbidden",
+        404 => "Not Found",
+        429 => "Too Many Requests",
+        500 => "Internal Server Error",
+        502 => "Bad Gateway",
+        503 => "Service Unavailable",
+        504 => "Gateway Timeout",
+        _ => "Error",
+    }
+}
+
+fn write_response(
+    client: &mut TcpStream,
+    status: u16,
+    headers: &[(&str, String)],
+    body: &[u8],
+) -> io::Result<()> {
+    let mut out = format!("HTTP/1.1 {status} {}\r\n", reason(status));
+    for (k, v) in headers {
+        out.push_str(&format!("{k}: {v}\r\n"));
+    }
+    out.push_str(&format!(
+        "Content-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    ));
+    client.write_all(out.as_bytes())?;
+    client.write_all(body)?;
+    client.flush()
+}
+
+fn escape_json(text: &str) -> String {
+    serde_json::Value::String(text.to_owned()).to_string()
+}
+
+fn write_error(
+    state: &State,
+    client: &mut TcpStream,
+    request: &Request,
+    status: u16,
+    code: &str,
+    message: &str,
+) -> io::Result<()> {
+    let id = format!(
+        "fault-proxy-{}",
+        state.request_ids.fetch_add(1, Ordering::Relaxed)
+    );
+    if request.is_query_protocol() {
+        let kind = if status >= 500 { "Receiver" } else { "Sender" };
+        let body = format!(
+            "<ErrorResponse><Error><Type>{kind}</Type><Code>{code}</Code>\
+             <Message>{message}</Message></Error><RequestId>{id}</RequestId></ErrorResponse>"
+        );
+        return write_response(
+            client,
+            status,
+            &[
+                ("Content-Type", "text/xml".to_owned()),
+                ("x-amzn-RequestId", id),
+            ],
+            body.as_bytes(),
+        );
+    }
+    let content_type = if request.header("x-amz-target").is_some() {
+        "application/x-amz-json-1.1"
+    } else {
+        "application/json"
+    };
+    let body = format!(
+        "{{\"__type\":{},\"message\":{}}}",
+        escape_json(code),
+        escape_json(message)
+    );
+    write_response(
+        client,
+        status,
+        &[
+            ("Content-Type", content_type.to_owned()),
+            ("x-amzn-errortype", code.to_owned()),
+            ("x-amzn-RequestId", id),
+        ],
+        body.as_bytes(),
+    )
+}
+
+/// Sends `request` upstream with `Connection: close` and streams the response back, its
+/// `Connection` header forced to `close`. Returns the upstream status.
+fn forward(state: &State, client: &mut TcpStream, request: &Request) -> io::Result<u16> {
+    let mut upstream = TcpStream::connect(&state.upstream)?;
+    upstream.set_read_timeout(Some(IO_TIMEOUT))?;
+    upstream.set_write_timeout(Some(IO_TIMEOUT))?;
+    let _ = upstream.set_nodelay(true);
+    let mut head = format!("{} {} HTTP/1.1\r\n", request.method, request.target);
+    for (k, v) in &request.headers {
+        if ["connection", "keep-alive", "proxy-connection", "expect"]
+            .iter()
+            .any(|h| k.eq_ignore_ascii_case(h))
+        {
+            continue;
+        }
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    head.push_str("Connection: close\r\n\r\n");
+    upstream.write_all(head.as_bytes())?;
+    upstream.write_all(&request.body)?;
+    upstream.flush()?;
+
+    let mut reader = BufReader::new(upstream);
+    let lines = read_head(&mut reader)?.ok_or_else(|| bad_data("upstream sent no response"))?;
+    let status: u16 = lines[0]
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| bad_data(format!("bad status line {:?}", lines[0])))?;
+    let mut head = format!("{}\r\n", lines[0]);
+    for line in &lines[1..] {
+        let name = line.split(':').next().unwrap_or_default().trim();
+        if name.eq_ignore_ascii_case("connection") || name.eq_ignore_ascii_case("keep-alive") {
+            continue;
+        }
+        head.push_str(line);
+        head.push_str("\r\n");
+    }
+    head.push_str("Connection: close\r\n\r\n");
+    client.write_all(head.as_bytes())?;
+    io::copy(&mut reader, client)?;
+    client.flush()?;
+    Ok(status)
+}
+
+/// Answers the proxy's own endpoints; `true` when the request was one of them.
+fn control(state: &State, client: &mut TcpStream, request: &Request) -> io::Result<bool> {
+    match (request.method.as_str(), request.path()) {
+        ("GET", "/__stats") => {
+            let body = state.stats().to_json().to_string();
+            write_response(
+                client,
+                200,
+                &[("Content-Type", "application/json".to_owned())],
+                body.as_bytes(),
+            )?;
+            Ok(true)
+        }
+        ("POST", "/__reset") => {
+            *state.stats() = Stats::default();
+            write_response(client, 200, &[], b"")?;
+            Ok(true)
+        }
+        _ => Ok(false),
+    }
+}
+
+/// Handles one client connection: one request, one response, then close.
+fn serve(state: &State, mut client: TcpStream) -> io::Result<()> {
+    client.set_read_timeout(Some(IO_TIMEOUT))?;
+    client.set_write_timeout(Some(IO_TIMEOUT))?;
+    let _ = client.set_nodelay(true);
+    let mut reader = BufReader::new(client.try_clone()?);
+    let Some(request) = read_request(&mut reader)? else {
+        return Ok(());
+    };
+    if control(state, &mut client, &request)? {
+        return Ok(());
+    }
+    let operation = request.operation.clone();
+    state.count(&operation, |c| c.seen += 1);
+    let (delay, fault) = state.decide(&request);
+    if !delay.is_zero() {
+        state.count(&operation, |c| c.delayed += 1);
+        thread::sleep(delay);
+    }
+    let Some(fault) = fault else {
+        state.count(&operation, |c| c.forwarded += 1);
+        let status = forward(state, &mut client, &request)?;
+        if status >= 500 {
+            state.count(&operation, |c| c.upstream_5xx += 1);
+        }
+        return Ok(());
+    };
+    state.count(&operation, |c| c.injected += 1);
+    match fault {
+        Fault::Throttle => write_error(
+            state,
+            &mut client,
+            &request,
+            400,
+            if request.is_query_protocol() {
+                "Throttling"
+            } else {
+                "ThrottlingException"
+            },
+            "Rate exceeded",
+        ),
+        Fault::Status(status) => {
+            let code = match status {
+                503 => "ServiceUnavailable",
+                s if s >= 500 => "InternalFailure",
+                _ => "BadRequest",
+            };
+            write_error(
+                state,
+                &mut client,
+                &request,
+                status,
+                code,
+                &format!("injected HTTP {status}"),
+            )
+        }
+        Fault::Error {
+            status,
+            code,
+            message,
+        } => write_error(state, &mut client, &request, status, &code, &message),
+        // Dropping `client` (and the reader's clone) closes the connection with no response.
+        Fault::Drop | Fault::Latency(_) => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(method: &str, target: &str, headers: &[(&str, &str)], body: &str) -> Request {
+        let headers: Vec<(String, String)> = headers
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        let path = target.split('?').next().unwrap_or_default();
+        Request {
+            operation: operation_name(method, path, &headers, body.as_bytes()),
+            method: method.to_owned(),
+            target: target.to_owned(),
+            headers,
+            body: body.as_bytes().to_vec(),
+        }
+    }
+
+    #[test]
+    fn operations_are_named_by_target_action_or_rest_path() {
+        let json = request(
+            "POST",
+            "/",
+            &[("X-Amz-Target", "AWSEvents.PutTargets")],
+            "{}",
+        );
+        assert_eq!(json.operation, "AWSEvents.PutTargets");
+        let query = request(
+            "POST",
+            "/",
+            &[("Content-Type", "application/x-www-form-urlencoded")],
+            "Action=GetCallerIdentity&Version=2011-06-15",
+        );
+        assert_eq!(query.operation, "GetCallerIdentity");
+        assert!(query.is_query_protocol());
+        assert_eq!(
+            request("GET", "/schedules?MaxResults=100", &[], "").operation,
+            "GET /schedules"
+        );
+        assert_eq!(
+            request("GET", "/schedules/a?groupName=g", &[], "").operation,
+            "GET /schedules/*"
+        );
+    }
+
+    #[test]
+    fn rules_match_operation_rest_and_body() {
+        let put = request(
+            "POST",
+            "/",
+            &[("X-Amz-Target", "AWSEvents.PutTargets")],
+            r#"{"Rule":"r2","Targets":[]}"#,
+        );
+        assert!(Rule::operation("PutTargets", Fault::Drop).matches(&put));
+        assert!(Rule::operation("AWSEvents.PutTargets", Fault::Drop).matches(&put));
+        assert!(!Rule::operation("Targets", Fault::Drop).matches(&put));
+        assert!(
+            Rule::operation("PutTargets", Fault::Drop)
+                .body_contains(r#""Rule":"r2""#)
+                .matches(&put)
+        );
+        assert!(
+            !Rule::operation("PutTargets", Fault::Drop)
+                .body_contains(r#""Rule":"r1""#)
+                .matches(&put)
+        );
+        let get = request("GET", "/schedules/x?groupName=g", &[], "");
+        assert!(Rule::rest("GET", "/schedules/", Fault::Drop).matches(&get));
+        assert!(!Rule::rest("PUT", "/schedules/", Fault::Drop).matches(&get));
+        assert!(Rule::any(Fault::Drop).matches(&get));
+    }
+
+    fn state(rules: Vec<Rule>) -> State {
+        State {
+            upstream: String::new(),
+            rules: Mutex::new(rules.into_iter().map(|r| (r, 0)).collect()),
+            stats: Mutex::new(Stats::default()),
+            request_ids: AtomicU64::new(0),
+        }
+    }
+
+    #[test]
+    fn times_first_every_and_every_nth() {
+        let list = request(
+            "POST",
+            "/",
+            &[("X-Amz-Target", "AWSEvents.ListRules")],
+            "{}",
+        );
+        let s = state(vec![Rule::operation("ListRules", Fault::Throttle).first(2)]);
+        let fired: Vec<bool> = (0..4).map(|_| s.decide(&list).1.is_some()).collect();
+        assert_eq!(fired, [true, true, false, false]);
+
+        let s = state(vec![Rule::any(Fault::Status(503)).every_nth(3)]);
+        let fired: Vec<bool> = (0..6).map(|_| s.decide(&list).1.is_some()).collect();
+        assert_eq!(fired, [false, false, true, false, false, true]);
+
+        let ms = Duration::from_millis;
+        let s = state(vec![
+            Rule::any(Fault::Latency(ms(5))),
+            Rule::any(Fault::Latency(ms(7))),
+            Rule::any(Fault::Drop),
+            Rule::any(Fault::Throttle),
+        ]);
+        assert_eq!(s.decide(&list), (ms(12), Some(Fault::Drop)));
+    }
+}

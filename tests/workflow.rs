@@ -1,0 +1,684 @@
+//! The main job end to end against the emulator, with the real binary: the seed post's dev
+//! import (dump → diff → edit → diff), its templated prod file (S3 tfstate in another region →
+//! diff → plan -out → show → apply plan.bin → refused re-apply → delete by empty config),
+//! neighbours that `dump` must leave alone, prune safety, `delete` and `run --wait`.
+//!
+//! The helpers here (`pub`) are shared with `normalise.rs` and `planfile_refusal.rs`.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use aws_sdk_ecs::types as ecs;
+use aws_sdk_eventbridge::types as eb;
+
+use crate::emulator::{Emulator, emulator};
+use crate::test::{Output, Test};
+
+/// The region of the seed post (Osaka).
+pub const SEED_REGION: &str = "ap-northeast-3";
+
+/// Where the seed's config files live.
+pub const SEED_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/seed");
+
+/// Runs may be slow on a loaded machine (first ECS call pulls in moto's EC2 backend).
+pub const RUN_TIMEOUT: Duration = Duration::from_secs(120);
+
+// ---- fixtures ---------------------------------------------------------------------------------
+
+pub fn cluster_arn(em: &Emulator, cluster: &str) -> String {
+    format!(
+        "arn:aws:ecs:{}:{}:cluster/{cluster}",
+        em.region, em.account_id
+    )
+}
+
+pub fn role_arn(em: &Emulator, role: &str) -> String {
+    format!("arn:aws:iam::{}:role/{role}", em.account_id)
+}
+
+pub fn task_definition_arn(em: &Emulator, family: &str) -> String {
+    format!(
+        "arn:aws:ecs:{}:{}:task-definition/{family}",
+        em.region, em.account_id
+    )
+}
+
+/// `aws ecs create-cluster --cluster-name NAME`.
+pub async fn create_cluster(em: &Emulator, name: &str) {
+    em.ecs()
+        .create_cluster()
+        .cluster_name(name)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("CreateCluster {name}: {e:?}"));
+}
+
+/// Registers a Fargate task definition `family` whose only container is `container`, with
+/// container-level memory (moto's RunTask needs it). Returns the ARN (with revision).
+pub async fn register_task_definition(em: &Emulator, family: &str, container: &str) -> String {
+    let out = em
+        .ecs()
+        .register_task_definition()
+        .family(family)
+        .network_mode(ecs::NetworkMode::Awsvpc)
+        .requires_compatibilities(ecs::Compatibility::Fargate)
+        .cpu("256")
+        .memory("512")
+        .container_definitions(
+            ecs::ContainerDefinition::builder()
+                .name(container)
+                .image("nginx:latest")
+                .memory(512)
+                .essential(true)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("RegisterTaskDefinition {family}: {e:?}"));
+    out.task_definition()
+        .and_then(|t| t.task_definition_arn())
+        .expect("RegisterTaskDefinition returns the ARN")
+        .to_string()
+}
+
+/// `aws events put-rule --name NAME --schedule-expression EXPR --state ENABLED`, with tags.
+pub async fn put_rule(em: &Emulator, name: &str, expr: &str, tags: &[(&str, &str)]) {
+    let tags = tags
+        .iter()
+        .map(|(k, v)| eb::Tag::builder().key(*k).value(*v).build().expect("tag"))
+        .collect::<Vec<_>>();
+    em.eventbridge()
+        .put_rule()
+        .name(name)
+        .schedule_expression(expr)
+        .state(eb::RuleState::Enabled)
+        .set_tags((!tags.is_empty()).then_some(tags))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("PutRule {name}: {e:?}"));
+}
+
+/// `aws events put-targets --rule NAME --targets …`; fails the test on failed entries.
+pub async fn put_targets(em: &Emulator, rule: &str, targets: Vec<eb::Target>) {
+    let out = em
+        .eventbridge()
+        .put_targets()
+        .rule(rule)
+        .set_targets(Some(targets))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("PutTargets {rule}: {e:?}"));
+    assert_eq!(
+        out.failed_entry_count(),
+        0,
+        "PutTargets {rule} failed entries: {:?}",
+        out.failed_entries()
+    );
+}
+
+/// The seed post's `target.json` for `name` (rule, target id, cluster and task definition
+/// family all `name`), with the test's account id in the ARNs.
+pub fn seed_target(em: &Emulator, name: &str, subnets: &[&str], sgs: &[&str]) -> eb::Target {
+    eb::Target::builder()
+        .id(name)
+        .arn(cluster_arn(em, name))
+        .role_arn(role_arn(em, "ecsEventsRole"))
+        .input(r#"{"containerOverrides": [{"name": "nginx", "command": ["nginx", "-v"]}]}"#)
+        .ecs_parameters(
+            eb::EcsParameters::builder()
+                .task_definition_arn(task_definition_arn(em, name))
+                .task_count(1)
+                .launch_type(eb::LaunchType::Fargate)
+                .network_configuration(
+                    eb::NetworkConfiguration::builder()
+                        .awsvpc_configuration(
+                            eb::AwsVpcConfiguration::builder()
+                                .set_subnets(Some(subnets.iter().map(|s| s.to_string()).collect()))
+                                .set_security_groups(Some(
+                                    sgs.iter().map(|s| s.to_string()).collect(),
+                                ))
+                                .assign_public_ip(eb::AssignPublicIp::Disabled)
+                                .build()
+                                .expect("awsvpc configuration"),
+                        )
+                        .build(),
+                )
+                .enable_ecs_managed_tags(true)
+                .enable_execute_command(false)
+                .build()
+                .expect("ecs parameters"),
+        )
+        .build()
+        .expect("target")
+}
+
+/// A minimal ECS target `id` on `cluster` running `family` (as the console would make it).
+pub fn ecs_target(em: &Emulator, id: &str, cluster: &str, family: &str) -> eb::Target {
+    eb::Target::builder()
+        .id(id)
+        .arn(cluster_arn(em, cluster))
+        .role_arn(role_arn(em, "ecsEventsRole"))
+        .ecs_parameters(
+            eb::EcsParameters::builder()
+                .task_definition_arn(task_definition_arn(em, family))
+                .task_count(1)
+                .launch_type(eb::LaunchType::Fargate)
+                .build()
+                .expect("ecs parameters"),
+        )
+        .build()
+        .expect("target")
+}
+
+/// Names of the rules of the account's default bus, sorted.
+pub async fn rule_names(em: &Emulator) -> Vec<String> {
+    let out = em
+        .eventbridge()
+        .list_rules()
+        .limit(100)
+        .send()
+        .await
+        .expect("ListRules");
+    let mut names: Vec<String> = out
+        .rules()
+        .iter()
+        .filter_map(|r| r.name().map(str::to_string))
+        .collect();
+    names.sort();
+    names
+}
+
+/// Everything about one rule that a write could change: the ListRules entry, its targets
+/// (sorted by id) and its tags (sorted). `None` when the rule does not exist.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RuleSnapshot {
+    pub rule: eb::Rule,
+    pub targets: Vec<eb::Target>,
+    pub tags: BTreeMap<String, String>,
+}
+
+pub async fn snapshot(em: &Emulator, name: &str) -> Option<RuleSnapshot> {
+    let events = em.eventbridge();
+    let rules = events
+        .list_rules()
+        .name_prefix(name)
+        .send()
+        .await
+        .expect("ListRules");
+    let rule = rules
+        .rules()
+        .iter()
+        .find(|r| r.name() == Some(name))?
+        .clone();
+    let mut targets = events
+        .list_targets_by_rule()
+        .rule(name)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("ListTargetsByRule {name}: {e:?}"))
+        .targets()
+        .to_vec();
+    targets.sort_by(|a, b| a.id().cmp(b.id()));
+    let tags = events
+        .list_tags_for_resource()
+        .resource_arn(rule.arn().expect("rule ARN"))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("ListTagsForResource {name}: {e:?}"))
+        .tags()
+        .iter()
+        .map(|t| (t.key().to_string(), t.value().to_string()))
+        .collect();
+    Some(RuleSnapshot {
+        rule,
+        targets,
+        tags,
+    })
+}
+
+/// The value of the tracking tag of rule `name`.
+pub async fn tracking_tag(em: &Emulator, name: &str) -> Option<String> {
+    snapshot(em, name)
+        .await
+        .unwrap_or_else(|| panic!("rule {name} should exist"))
+        .tags
+        .get("ecschedule:tracking-id")
+        .cloned()
+}
+
+/// A test running the binary as `em`'s account in a fresh tempdir.
+pub fn ecsched(em: &Emulator) -> Test {
+    Test::new().emulator(em).timeout(RUN_TIMEOUT)
+}
+
+/// Lines of `text` that start with `prefix`.
+pub fn lines_starting<'a>(text: &'a str, prefix: &str) -> Vec<&'a str> {
+    text.lines().filter(|l| l.starts_with(prefix)).collect()
+}
+
+// ---- 1. the seed post's dev import ------------------------------------------------------------
+
+/// The YAML the seed post shows for `ecschedule dump`, plus `enableECSManagedTags: true`: the
+/// seed's target.json sets it, and dropping it would not round-trip.
+const SEED_DEV_DUMP: &str = "\
+region: ap-northeast-3
+cluster: t3-kato-dev
+rules:
+- name: t3-kato-dev
+  scheduleExpression: cron(0 10 * * ? *)
+  taskDefinition: t3-kato-dev
+  containerOverrides:
+  - name: nginx
+    command: [nginx, -v]
+  launch_type: FARGATE
+  network_configuration:
+    aws_vpc_configuration:
+      subnets:
+      - subnet-0384aa261cd82d385
+      - subnet-0f638c3b58f4e91cb
+      security_groups:
+      - sg-0168b19957a56f367
+      assign_public_ip: DISABLED
+  enableECSManagedTags: true
+";
+
+/// The seed's hand-made dev rule: `aws events put-rule` + `put-targets --targets
+/// file://target.json`, with the cluster and the task definition it names.
+pub async fn seed_dev_fixtures(em: &Emulator) {
+    create_cluster(em, "t3-kato-dev").await;
+    register_task_definition(em, "t3-kato-dev", "nginx").await;
+    put_rule(em, "t3-kato-dev", "cron(0 10 * * ? *)", &[]).await;
+    put_targets(
+        em,
+        "t3-kato-dev",
+        vec![seed_target(
+            em,
+            "t3-kato-dev",
+            &["subnet-0384aa261cd82d385", "subnet-0f638c3b58f4e91cb"],
+            &["sg-0168b19957a56f367"],
+        )],
+    )
+    .await;
+}
+
+#[test]
+fn seed_dev_dump_diff_and_edit() {
+    let Some(em) = emulator() else { return };
+    em.block_on(seed_dev_fixtures(&em));
+
+    // `ecschedule dump --cluster t3-kato-dev --region ap-northeast-3 > ecschedule.yaml`
+    let dumped = ecsched(&em)
+        .args(["dump", "--cluster", "t3-kato-dev", "--region", SEED_REGION])
+        .stdout(SEED_DEV_DUMP)
+        .success();
+    std::fs::write(dumped.path("ecschedule.yaml"), &dumped.stdout).expect("writing the dump");
+
+    // The dump plans to no changes. The rule has no tracking tag yet: diff says apply would
+    // adopt it (tag only), which is not a change.
+    let unmanaged_note = "\
+~ rule.t3-kato-dev will be tagged ecschedule:tracking-id (no other change)
+  ! exists but is not managed by ecsched/ecschedule (no ecschedule:tracking-id tag): it will be adopted
+
+";
+    let no_changes = "No changes. Live state matches the configuration. apply will add the \
+                      ecschedule:tracking-id tag to 1 resource that lacks it.\n";
+    let out = dumped
+        .test()
+        .args(["-conf", "ecschedule.yaml", "diff", "-all"])
+        .stdout(unmanaged_note)
+        .stderr(no_changes)
+        .success();
+    let out = out
+        .test()
+        .args([
+            "-conf",
+            "ecschedule.yaml",
+            "diff",
+            "-all",
+            "--detailed-exitcode",
+        ])
+        .stdout(unmanaged_note)
+        .stderr(no_changes)
+        .status(0);
+
+    // The seed's edit: cron(0 10 …) → cron(0 20 …).
+    let yaml = out.read("ecschedule.yaml");
+    let edited = yaml.replace("cron(0 10 * * ? *)", "cron(0 20 * * ? *)");
+    assert_ne!(yaml, edited, "the dump should contain cron(0 10 * * ? *)");
+    std::fs::write(out.path("ecschedule.yaml"), edited).expect("editing the config");
+
+    let out = out
+        .test()
+        .args(["-conf", "ecschedule.yaml", "diff", "-all"])
+        .stdout_contains("~ rule.t3-kato-dev will be updated in place\n")
+        .stdout_contains(
+            "  - scheduleExpression: cron(0 10 * * ? *)\n  + scheduleExpression: cron(0 20 * * ? *)\n",
+        )
+        .stderr("Plan: 0 to add, 1 to change, 0 to destroy.\n")
+        .success();
+    assert_eq!(
+        lines_starting(&out.stdout, "  - "),
+        ["  - scheduleExpression: cron(0 10 * * ? *)"],
+        "diff must show exactly one removed line:\n{}",
+        out.stdout
+    );
+    assert_eq!(
+        lines_starting(&out.stdout, "  + "),
+        ["  + scheduleExpression: cron(0 20 * * ? *)"],
+        "diff must show exactly one added line:\n{}",
+        out.stdout
+    );
+
+    let out = out
+        .test()
+        .args([
+            "-conf",
+            "ecschedule.yaml",
+            "diff",
+            "-all",
+            "--detailed-exitcode",
+        ])
+        .stdout_contains("  + scheduleExpression: cron(0 20 * * ? *)\n")
+        .status(2);
+
+    // `-u`: a unified diff on stdout, for piping into other tools.
+    out.test()
+        .args(["-conf", "ecschedule.yaml", "diff", "-all", "-u"])
+        .stdout(
+            "\
+--- a/rule.t3-kato-dev
++++ b/rule.t3-kato-dev
+@@ -1,5 +1,5 @@
+ name: t3-kato-dev
+-scheduleExpression: cron(0 10 * * ? *)
++scheduleExpression: cron(0 20 * * ? *)
+ taskDefinition: t3-kato-dev
+ containerOverrides:
+ - name: nginx
+",
+        )
+        .stderr("Plan: 0 to add, 1 to change, 0 to destroy.\n")
+        .success();
+
+    // Nothing was written by any of this.
+    let live = em
+        .block_on(snapshot(&em, "t3-kato-dev"))
+        .expect("the rule still exists");
+    assert_eq!(
+        live.rule.schedule_expression(),
+        Some("cron(0 10 * * ? *)"),
+        "diff must not write"
+    );
+    assert!(
+        live.tags.is_empty(),
+        "diff must not tag the rule: {:?}",
+        live.tags
+    );
+}
+
+// ---- 2. the seed post's templated prod file ---------------------------------------------------
+
+/// The tfstate bucket of the seed (in Oregon while the config is for Osaka: the cross-region
+/// read the seed's pinned ecschedule failed at). Bucket names are global in moto: only this
+/// test may create it.
+const SEED_BUCKET: &str = "t3-kato-terraform-backend-osaka";
+
+/// The subnets and security group of prod, from testdata/tfstate/seed-prod.tfstate.
+const PROD_SUBNETS: [&str; 2] = ["subnet-039cb8363ae3f2b74", "subnet-03f653bcc55408971"];
+const PROD_SG: &str = "sg-03d360a9d98c40504";
+
+async fn seed_prod_fixtures(em: &Emulator) {
+    let oregon = em.in_region("us-west-2");
+    let s3 = oregon.s3();
+    s3.create_bucket()
+        .bucket(SEED_BUCKET)
+        .create_bucket_configuration(
+            aws_sdk_s3::types::CreateBucketConfiguration::builder()
+                .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::UsWest2)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap_or_else(|e| {
+            panic!("CreateBucket {SEED_BUCKET} in us-west-2 (is another test using the name?): {e:?}")
+        });
+    let state = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/testdata/tfstate/seed-prod.tfstate"
+    ))
+    .expect("reading testdata/tfstate/seed-prod.tfstate");
+    s3.put_object()
+        .bucket(SEED_BUCKET)
+        .key("prod/terraform.tfstate")
+        .body(state.into())
+        .send()
+        .await
+        .expect("PutObject prod/terraform.tfstate");
+    create_cluster(em, "t3-kato-prod").await;
+    register_task_definition(em, "t3-kato-prod", "nginx").await;
+}
+
+/// Copies a file of testdata/seed/ verbatim into the test's directory.
+fn copy_seed(out: &Output, name: &str, to: &str) {
+    let from = format!("{SEED_DIR}/{name}");
+    std::fs::copy(&from, out.path(to)).unwrap_or_else(|e| panic!("copying {from}: {e}"));
+}
+
+/// `ENV=prod` with the region variables the seed's shell had.
+fn prod(test: Test) -> Test {
+    test.env("ENV", "prod")
+        .env("AWS_DEFAULT_REGION", SEED_REGION)
+        .env("AWS_REGION", SEED_REGION)
+}
+
+#[test]
+fn seed_prod_plan_file_workflow_and_delete() {
+    let Some(em) = emulator() else { return };
+    em.block_on(seed_prod_fixtures(&em));
+
+    // An empty run only to get a tempdir holding the verbatim seed files.
+    let out = ecsched(&em).arg("--version").success();
+    copy_seed(&out, "ecschedule.yaml", "ecschedule.yaml");
+    copy_seed(&out, "ecschedule-delete.yaml", "ecschedule-delete.yaml");
+
+    // `ENV=prod ecschedule -conf ecschedule.yaml diff -all`: the whole rule is new.
+    let out = prod(out.test())
+        .args(["-conf", "ecschedule.yaml", "diff", "-all"])
+        .stdout(PROD_CREATE)
+        .stderr("Plan: 1 to add, 0 to change, 0 to destroy.\n")
+        .success();
+
+    // PR job: save the plan (exit 2: changes present), review it as text and as JSON.
+    let out = prod(out.test())
+        .args([
+            "-conf",
+            "ecschedule.yaml",
+            "plan",
+            "-all",
+            "-prune",
+            "-out",
+            "plan.bin",
+            "--detailed-exitcode",
+        ])
+        .stdout(&format!(
+            "{PROD_CREATE}Plan: 1 to add, 0 to change, 0 to destroy.\n"
+        ))
+        .stderr("Saved the plan to plan.bin. Apply it with: ecsched apply plan.bin\n")
+        .status(2);
+    assert!(
+        em.block_on(snapshot(&em, "t3-kato-prod")).is_none(),
+        "plan must not write"
+    );
+    let out = out
+        .test()
+        .args(["show", "plan.bin"])
+        .stdout_regex(&format!(
+            "Plan plan\\.bin made \\d{{4}}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\dZ by ecsched {} for account {} in ap-northeast-3 \\(aws\\), config ecschedule\\.yaml\n\n{}Plan: 1 to add, 0 to change, 0 to destroy\\.\n",
+            regex_escape(env!("CARGO_PKG_VERSION")),
+            em.account_id,
+            regex_escape(PROD_CREATE)
+        ))
+        .stderr("")
+        .success();
+    let out = out
+        .test()
+        .args(["show", "plan.bin", "--json"])
+        .stderr("")
+        .success();
+    let json: serde_json::Value = serde_json::from_str(&out.stdout)
+        .unwrap_or_else(|e| panic!("show --json is not JSON ({e}):\n{}", out.stdout));
+    assert_valid_plan_json(&json);
+    assert_eq!(json["format_version"], "1.0", "{json:#}");
+    assert_eq!(json["account_id"], em.account_id.as_str(), "{json:#}");
+    assert_eq!(json["region"], SEED_REGION, "{json:#}");
+    assert_eq!(json["selection"]["prune"], true, "{json:#}");
+    let changes = json["resource_changes"].as_array().expect("resource_changes");
+    assert_eq!(changes.len(), 1, "one change expected: {json:#}");
+    assert_eq!(changes[0]["address"], "rule.t3-kato-prod", "{json:#}");
+    assert_eq!(changes[0]["change"]["actions"], serde_json::json!(["create"]));
+    assert_eq!(changes[0]["change"]["before"], serde_json::Value::Null);
+    let after = changes[0]["change"]["after"].to_string();
+    for id in PROD_SUBNETS.iter().chain([&PROD_SG]) {
+        assert!(after.contains(id), "after should contain {id}: {after}");
+    }
+    assert_eq!(
+        json["summary"],
+        serde_json::json!({"add": 1, "change": 0, "destroy": 0, "tag_only": 0})
+    );
+
+    // After approval: apply the saved plan.
+    let out = out
+        .test()
+        .args(["apply", "plan.bin"])
+        .stdout("")
+        .stderr(
+            "rule.t3-kato-prod: create done\n  ✓ rule.t3-kato-prod created\nApply complete: 1 of 1 changes applied.\n",
+        )
+        .success();
+    let live = em
+        .block_on(snapshot(&em, "t3-kato-prod"))
+        .expect("apply plan.bin should create rule t3-kato-prod");
+    assert_eq!(live.rule.schedule_expression(), Some("cron(0 10 * * ? *)"));
+    assert_eq!(live.rule.state(), Some(&eb::RuleState::Enabled));
+    assert_eq!(
+        live.tags,
+        BTreeMap::from([("ecschedule:tracking-id".to_string(), "t3-kato-prod".to_string())]),
+        "the created rule carries the tracking tag (trackingId = cluster)"
+    );
+    assert_eq!(live.targets.len(), 1, "{:?}", live.targets);
+    let target = &live.targets[0];
+    assert_eq!(target.id(), "t3-kato-prod");
+    assert_eq!(target.arn(), cluster_arn(&em, "t3-kato-prod"));
+    assert_eq!(target.role_arn(), Some(role_arn(&em, "ecsEventsRole").as_str()));
+    assert_eq!(
+        target.input(),
+        Some(r#"{"containerOverrides":[{"name":"nginx","command":["nginx","-v"]}]}"#)
+    );
+    let p = target.ecs_parameters().expect("EcsParameters");
+    assert_eq!(p.task_definition_arn(), task_definition_arn(&em, "t3-kato-prod"));
+    assert_eq!(p.task_count(), Some(1));
+    assert_eq!(p.launch_type(), Some(&eb::LaunchType::Fargate));
+    let vpc = p
+        .network_configuration()
+        .and_then(|n| n.awsvpc_configuration())
+        .expect("awsvpcConfiguration");
+    assert_eq!(vpc.subnets(), PROD_SUBNETS);
+    assert_eq!(vpc.security_groups(), [PROD_SG]);
+    assert_eq!(vpc.assign_public_ip(), Some(&eb::AssignPublicIp::Disabled));
+
+    // The same plan again is stale by definition: refused with exit 3, nothing written.
+    let out = out
+        .test()
+        .args(["apply", "plan.bin"])
+        .stdout("")
+        .stderr(
+            "error: the saved plan plan.bin is stale: live state changed since it was made; nothing was written\n  \
+             rule.t3-kato-prod was absent when planned, now exists\nRun plan again.\n",
+        )
+        .status(3);
+    assert_eq!(
+        em.block_on(snapshot(&em, "t3-kato-prod")).as_ref(),
+        Some(&live),
+        "a refused apply must not write"
+    );
+
+    // Live state now matches the config.
+    let out = prod(out.test())
+        .args(["-conf", "ecschedule.yaml", "diff", "-all", "--detailed-exitcode"])
+        .stdout("")
+        .stderr("No changes. Live state matches the configuration.\n")
+        .success();
+
+    // `ENV=prod ecschedule -conf ecschedule-delete.yaml apply -all -prune` deletes it.
+    prod(out.test())
+        .args(["-conf", "ecschedule-delete.yaml", "apply", "-all", "-prune"])
+        .stdout_contains("- rule.t3-kato-prod will be destroyed\n")
+        .stdout_contains("Plan: 0 to add, 0 to change, 1 to destroy.\n")
+        .stderr_contains("  ✓ rule.t3-kato-prod deleted\n")
+        .success();
+    assert!(
+        em.block_on(snapshot(&em, "t3-kato-prod")).is_none(),
+        "apply -all -prune with the empty-rules config should delete rule t3-kato-prod"
+    );
+    let err = em
+        .block_on(em.eventbridge().describe_rule().name("t3-kato-prod").send())
+        .expect_err("DescribeRule t3-kato-prod should fail after the delete");
+    assert!(
+        err.as_service_error()
+            .is_some_and(|e| e.is_resource_not_found_exception()),
+        "DescribeRule after delete: {err:?}"
+    );
+}
+
+/// What `diff`/`plan` print for creating the seed's prod rule.
+const PROD_CREATE: &str = "\
++ rule.t3-kato-prod will be created
+  + name: t3-kato-prod
+  + scheduleExpression: cron(0 10 * * ? *)
+  + taskDefinition: t3-kato-prod
+  + containerOverrides:
+  + - name: nginx
+  +   command: [nginx, -v]
+  + launch_type: FARGATE
+  + network_configuration:
+  +   aws_vpc_configuration:
+  +     subnets:
+  +     - subnet-039cb8363ae3f2b74
+  +     - subnet-03f653bcc55408971
+  +     security_groups:
+  +     - sg-03d360a9d98c40504
+  +     assign_public_ip: DISABLED
+
+";
+
+/// Escapes the pattern metacharacters of `crate::test::pattern_matches`.
+pub fn regex_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if "\\.[]{}()*+?^$|-".contains(c) {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// Validates a `show --json` document against schemas/plan.schema.json.
+#[track_caller]
+pub fn assert_valid_plan_json(doc: &serde_json::Value) {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/schemas/plan.schema.json");
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("reading {path}: {e}"));
+    let schema: serde_json::Value =
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path} is not JSON: {e}"));
+    let validator = jsonschema::validator_for(&schema)
+        .unwrap_or_else(|e| panic!("{path} is not a valid JSON Schema: {e}"));
+    let errors: Vec<String> = validator
+        .iter_errors(doc)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "show --json does not match {path}:\n{}\n{doc:#}",
+        errors.join("\n")
+    );
+}
