@@ -321,7 +321,10 @@ async fn schedules_round_trip_through_create_read_update_delete() {
         .await
         .unwrap();
 
+    let before = aws.api_calls();
     let live = aws.read_schedules(&cluster, &[], &quiet).await.unwrap();
+    // 1 ListSchedules page + 2 GetSchedule + 1 ListTagsForResource (nightly-jobs; never default).
+    assert_eq!(aws.api_calls() - before, 4);
     let got: Vec<&Schedule> = live.schedules.iter().map(|l| &l.schedule).collect();
     assert_eq!(got, [&plain, &s]);
     assert_eq!(live.schedules[0].group_tracking_id, None);

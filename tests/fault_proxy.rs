@@ -72,7 +72,10 @@ pub enum Matcher {
     /// `AWSEvents.ListRules`).
     Operation(String),
     /// A REST request: the method and a prefix of the path (without the query string).
-    Rest { method: String, path_prefix: String },
+    Rest {
+        method: String,
+        path_prefix: String,
+    },
 }
 
 /// One row of the rule table.
@@ -321,24 +324,26 @@ impl FaultProxy {
             request_ids: AtomicU64::new(0),
         });
         let stop = Arc::new(AtomicBool::new(false));
-        let accept = thread::Builder::new().name("fault-proxy".to_owned()).spawn({
-            let state = Arc::clone(&state);
-            let stop = Arc::clone(&stop);
-            move || {
-                for stream in listener.incoming() {
-                    if stop.load(Ordering::SeqCst) {
-                        break;
+        let accept = thread::Builder::new()
+            .name("fault-proxy".to_owned())
+            .spawn({
+                let state = Arc::clone(&state);
+                let stop = Arc::clone(&stop);
+                move || {
+                    for stream in listener.incoming() {
+                        if stop.load(Ordering::SeqCst) {
+                            break;
+                        }
+                        let Ok(stream) = stream else { continue };
+                        let state = Arc::clone(&state);
+                        let _ = thread::Builder::new()
+                            .name("fault-proxy-conn".to_owned())
+                            .spawn(move || {
+                                let _ = serve(&state, stream);
+                            });
                     }
-                    let Ok(stream) = stream else { continue };
-                    let state = Arc::clone(&state);
-                    let _ = thread::Builder::new()
-                        .name("fault-proxy-conn".to_owned())
-                        .spawn(move || {
-                            let _ = serve(&state, stream);
-                        });
                 }
-            }
-        })?;
+            })?;
         Ok(FaultProxy {
             addr,
             state,

@@ -2,6 +2,7 @@
 //! emulator when `ECSCHED_TEST_ENDPOINT` is set (see `scripts/test`).
 //! Each emulator test uses its own AWS account, so tests run in parallel without resets.
 
+mod aws_faults; // ecsched::aws through the fault proxy: retries, attempt counting, give-up, rate limit
 mod aws_read; // ecsched::aws reads against the emulator: listing, skipping, model conversion, fingerprints, call counts
 mod aws_remote; // ecsched::aws remote_source: S3 object in a bucket of another region, SSM parameters
 mod aws_run; // ecsched::aws task_definition_exists, run_task and wait_tasks on the emulator
@@ -12,9 +13,12 @@ mod config_seed; // the seed post's config files through validate/render/schema,
 pub mod emulator; // `Emulator`: per-test account on moto, SDK clients for fixtures, moto-api calls
 pub mod fault_proxy; // `FaultProxy`: fault-injecting reverse proxy in front of the emulator (also the benchmark's, via examples/)
 mod faults; // the real binary through the fault proxy: throttling, 5xx, dropped connections, a failed write mid-apply, exhausted retries
+pub mod normalise; // no perpetual diff: each SPEC §4 case stated another way than ecsched wrote it plans to no changes, and so does its dump
+pub mod planfile_refusal; // apply PLANFILE refuses (exit 3, nothing written): other account/region, signature, flipped bytes, live drift of each rule/target field
+pub mod schedules; // Scheduler schedules end to end: dump round trip, plan file, stale refusal, prune by group ownership, delete/run --schedule, validate --next
 pub mod smoke; // the harness itself works: SDK ↔ emulator isolation and running the binary
-pub mod workflow; // end to end with the real binary: seed dev import and prod plan-file workflow, neighbours, prune safety, delete, run --wait
-pub mod test; // the fluent `Test` builder and the `Output` it returns
+pub mod test;
+pub mod workflow; // end to end with the real binary: seed dev import and prod plan-file workflow, neighbours, prune safety, delete, run --wait // the fluent `Test` builder and the `Output` it returns
 
 /// Path of the binary under test, built by cargo for this test target.
 pub const ECSCHED: &str = env!("CARGO_BIN_EXE_ecsched");

@@ -440,7 +440,9 @@ async fn seed_prod_fixtures(em: &Emulator) {
         .send()
         .await
         .unwrap_or_else(|e| {
-            panic!("CreateBucket {SEED_BUCKET} in us-west-2 (is another test using the name?): {e:?}")
+            panic!(
+                "CreateBucket {SEED_BUCKET} in us-west-2 (is another test using the name?): {e:?}"
+            )
         });
     let state = std::fs::read(concat!(
         env!("CARGO_MANIFEST_DIR"),
@@ -532,10 +534,15 @@ fn seed_prod_plan_file_workflow_and_delete() {
     assert_eq!(json["account_id"], em.account_id.as_str(), "{json:#}");
     assert_eq!(json["region"], SEED_REGION, "{json:#}");
     assert_eq!(json["selection"]["prune"], true, "{json:#}");
-    let changes = json["resource_changes"].as_array().expect("resource_changes");
+    let changes = json["resource_changes"]
+        .as_array()
+        .expect("resource_changes");
     assert_eq!(changes.len(), 1, "one change expected: {json:#}");
     assert_eq!(changes[0]["address"], "rule.t3-kato-prod", "{json:#}");
-    assert_eq!(changes[0]["change"]["actions"], serde_json::json!(["create"]));
+    assert_eq!(
+        changes[0]["change"]["actions"],
+        serde_json::json!(["create"])
+    );
     assert_eq!(changes[0]["change"]["before"], serde_json::Value::Null);
     let after = changes[0]["change"]["after"].to_string();
     for id in PROD_SUBNETS.iter().chain([&PROD_SG]) {
@@ -562,20 +569,29 @@ fn seed_prod_plan_file_workflow_and_delete() {
     assert_eq!(live.rule.state(), Some(&eb::RuleState::Enabled));
     assert_eq!(
         live.tags,
-        BTreeMap::from([("ecschedule:tracking-id".to_string(), "t3-kato-prod".to_string())]),
+        BTreeMap::from([(
+            "ecschedule:tracking-id".to_string(),
+            "t3-kato-prod".to_string()
+        )]),
         "the created rule carries the tracking tag (trackingId = cluster)"
     );
     assert_eq!(live.targets.len(), 1, "{:?}", live.targets);
     let target = &live.targets[0];
     assert_eq!(target.id(), "t3-kato-prod");
     assert_eq!(target.arn(), cluster_arn(&em, "t3-kato-prod"));
-    assert_eq!(target.role_arn(), Some(role_arn(&em, "ecsEventsRole").as_str()));
+    assert_eq!(
+        target.role_arn(),
+        Some(role_arn(&em, "ecsEventsRole").as_str())
+    );
     assert_eq!(
         target.input(),
         Some(r#"{"containerOverrides":[{"name":"nginx","command":["nginx","-v"]}]}"#)
     );
     let p = target.ecs_parameters().expect("EcsParameters");
-    assert_eq!(p.task_definition_arn(), task_definition_arn(&em, "t3-kato-prod"));
+    assert_eq!(
+        p.task_definition_arn(),
+        task_definition_arn(&em, "t3-kato-prod")
+    );
     assert_eq!(p.task_count(), Some(1));
     assert_eq!(p.launch_type(), Some(&eb::LaunchType::Fargate));
     let vpc = p
@@ -604,7 +620,13 @@ fn seed_prod_plan_file_workflow_and_delete() {
 
     // Live state now matches the config.
     let out = prod(out.test())
-        .args(["-conf", "ecschedule.yaml", "diff", "-all", "--detailed-exitcode"])
+        .args([
+            "-conf",
+            "ecschedule.yaml",
+            "diff",
+            "-all",
+            "--detailed-exitcode",
+        ])
         .stdout("")
         .stderr("No changes. Live state matches the configuration.\n")
         .success();
@@ -680,5 +702,507 @@ pub fn assert_valid_plan_json(doc: &serde_json::Value) {
         errors.is_empty(),
         "show --json does not match {path}:\n{}\n{doc:#}",
         errors.join("\n")
+    );
+}
+
+// ---- 3. neighbours that dump must leave alone -------------------------------------------------
+
+#[test]
+fn dump_and_diff_with_neighbouring_rules() {
+    let Some(em) = emulator() else { return };
+    let sqs_arn = format!("arn:aws:sqs:{}:{}:jobs", em.region, em.account_id);
+    em.block_on(async {
+        create_cluster(&em, "app").await;
+        create_cluster(&em, "other").await;
+        for family in ["job-a", "job-b", "job-c"] {
+            register_task_definition(&em, family, "app").await;
+        }
+        // (a) Three ECS targets on the cluster: ecschedule ignores such rules (the seed's
+        //     "dump does not work" trap); ecsched dumps them as a `targets:` list.
+        put_rule(&em, "three-targets", "rate(1 hour)", &[]).await;
+        put_targets(
+            &em,
+            "three-targets",
+            vec![
+                ecs_target(&em, "t1", "app", "job-a"),
+                ecs_target(&em, "t2", "app", "job-b"),
+                ecs_target(&em, "t3", "app", "job-c"),
+            ],
+        )
+        .await;
+        // (b) A rule on another cluster: not ours, skipped with the reason.
+        put_rule(&em, "other-cluster", "rate(1 hour)", &[]).await;
+        put_targets(
+            &em,
+            "other-cluster",
+            vec![ecs_target(&em, "o1", "other", "job-a")],
+        )
+        .await;
+        // (c) An event-pattern rule, even one that starts a task on our cluster: ecsched
+        //     manages scheduled rules only; skipped with the reason.
+        em.eventbridge()
+            .put_rule()
+            .name("pattern")
+            .event_pattern(r#"{"source":["aws.s3"]}"#)
+            .state(eb::RuleState::Enabled)
+            .send()
+            .await
+            .expect("PutRule pattern");
+        put_targets(&em, "pattern", vec![ecs_target(&em, "p1", "app", "job-a")]).await;
+        // (d) An SQS target next to an ECS target: the ECS target is dumped, the SQS target
+        //     is reported on stderr and never touched.
+        put_rule(&em, "mixed", "cron(0 3 * * ? *)", &[]).await;
+        put_targets(
+            &em,
+            "mixed",
+            vec![
+                ecs_target(&em, "mixed", "app", "job-a"),
+                eb::Target::builder()
+                    .id("queue")
+                    .arn(&sqs_arn)
+                    .build()
+                    .expect("sqs target"),
+            ],
+        )
+        .await;
+    });
+    let before_mixed = em.block_on(snapshot(&em, "mixed")).expect("mixed exists");
+
+    let out = ecsched(&em)
+        .args(["dump", "--cluster", "app", "--region", SEED_REGION])
+        .stdout(
+            "\
+region: ap-northeast-3
+cluster: app
+rules:
+- name: mixed
+  scheduleExpression: cron(0 3 * * ? *)
+  taskDefinition: job-a
+  launch_type: FARGATE
+- name: three-targets
+  scheduleExpression: rate(1 hour)
+  targets:
+  - targetId: t1
+    taskDefinition: job-a
+    launch_type: FARGATE
+  - targetId: t2
+    taskDefinition: job-b
+    launch_type: FARGATE
+  - targetId: t3
+    taskDefinition: job-c
+    launch_type: FARGATE
+",
+        )
+        .stderr_contains(&format!(
+            "rule other-cluster: skipped: no target on cluster {}",
+            cluster_arn(&em, "app")
+        ))
+        .stderr_contains(
+            "rule pattern: skipped: event-pattern rule (ecsched manages scheduled rules only)",
+        )
+        .stderr_contains(&format!(
+            "note: rule.mixed also has targets ecsched does not manage (queue ({sqs_arn}))"
+        ))
+        .success();
+    std::fs::write(out.path("ecsched.yaml"), &out.stdout).expect("writing the dump");
+
+    // The dump plans to no changes (both rules only lack the tracking tag).
+    let out = out
+        .test()
+        .args(["diff", "--all", "--detailed-exitcode"])
+        .stderr_contains("No changes. Live state matches the configuration.")
+        .status(0);
+    assert!(
+        lines_starting(&out.stdout, "  - ").is_empty()
+            && lines_starting(&out.stdout, "  + ").is_empty(),
+        "diff against the dump must show no changed lines:\n{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout
+            .contains("~ rule.mixed will be tagged ecschedule:tracking-id (no other change)"),
+        "{}",
+        out.stdout
+    );
+
+    // Adopting them (apply --all --prune) tags the two rules and leaves everything else alone:
+    // the SQS target stays, and the skipped rules are neither changed nor pruned.
+    let skipped_before: Vec<_> = ["other-cluster", "pattern"]
+        .iter()
+        .map(|n| em.block_on(snapshot(&em, n)))
+        .collect();
+    out.test()
+        .args(["apply", "--all", "--prune"])
+        .stderr_contains("Apply complete: 2 of 2 changes applied.")
+        .success();
+    let skipped_after: Vec<_> = ["other-cluster", "pattern"]
+        .iter()
+        .map(|n| em.block_on(snapshot(&em, n)))
+        .collect();
+    assert_eq!(
+        skipped_before, skipped_after,
+        "rules dump skipped must not be touched by apply"
+    );
+    let mixed = em.block_on(snapshot(&em, "mixed")).expect("mixed exists");
+    assert_eq!(
+        mixed.targets.iter().map(eb::Target::id).collect::<Vec<_>>(),
+        ["mixed", "queue"],
+        "adopting rule mixed must keep both targets"
+    );
+    assert_eq!(
+        mixed.targets[1], before_mixed.targets[1],
+        "the SQS target must not be touched"
+    );
+    // The adoption re-puts the ECS target (PutTargets writes the retry policy explicitly,
+    // 185 / 86400, the defaults): everything that decides what runs stays the same.
+    let (now, then) = (&mixed.targets[0], &before_mixed.targets[0]);
+    assert_eq!(
+        now.ecs_parameters(),
+        then.ecs_parameters(),
+        "EcsParameters of mixed"
+    );
+    assert_eq!(now.input(), then.input(), "Input of mixed");
+    assert_eq!(now.role_arn(), then.role_arn(), "RoleArn of mixed");
+    assert_eq!(
+        mixed.tags.get("ecschedule:tracking-id").map(String::as_str),
+        Some("app")
+    );
+    assert_eq!(
+        em.block_on(tracking_tag(&em, "three-targets")).as_deref(),
+        Some("app")
+    );
+}
+
+// ---- 4. prune safety --------------------------------------------------------------------------
+
+#[test]
+fn prune_deletes_only_rules_managed_for_this_tracking_id() {
+    let Some(em) = emulator() else { return };
+    em.block_on(async {
+        create_cluster(&em, "app").await;
+        register_task_definition(&em, "job", "app").await;
+        // Managed for this config (trackingId = cluster = app), no longer declared: pruned.
+        put_rule(
+            &em,
+            "ours-orphan",
+            "rate(1 hour)",
+            &[("ecschedule:tracking-id", "app")],
+        )
+        .await;
+        put_targets(
+            &em,
+            "ours-orphan",
+            vec![ecs_target(&em, "ours-orphan", "app", "job")],
+        )
+        .await;
+        // Managed by another config on the same cluster: never pruned.
+        put_rule(
+            &em,
+            "theirs",
+            "rate(1 hour)",
+            &[("ecschedule:tracking-id", "other-team")],
+        )
+        .await;
+        put_targets(&em, "theirs", vec![ecs_target(&em, "theirs", "app", "job")]).await;
+        // Made by hand on the same cluster, no tracking tag: never pruned.
+        put_rule(&em, "untagged", "rate(1 hour)", &[]).await;
+        put_targets(
+            &em,
+            "untagged",
+            vec![ecs_target(&em, "untagged", "app", "job")],
+        )
+        .await;
+    });
+    let before: Vec<_> = ["theirs", "untagged"]
+        .iter()
+        .map(|n| em.block_on(snapshot(&em, n)))
+        .collect();
+
+    let config = "\
+region: ap-northeast-3
+cluster: app
+rules:
+- name: keep
+  scheduleExpression: rate(1 day)
+  taskDefinition: job
+";
+    let out = ecsched(&em)
+        .config("ecsched.yaml", config)
+        .args(["plan", "--all", "--prune"])
+        .stdout_contains("+ rule.keep will be created\n")
+        .stdout_contains("- rule.ours-orphan will be destroyed\n")
+        .stdout_contains("Plan: 1 to add, 0 to change, 1 to destroy.\n")
+        .success();
+    for name in ["theirs", "untagged"] {
+        assert!(
+            !out.stdout.contains(&format!("rule.{name}")),
+            "plan --prune must not mention rule {name}:\n{}",
+            out.stdout
+        );
+    }
+    out.test()
+        .args(["apply", "--all", "--prune"])
+        .stderr_contains("  ✓ rule.keep created\n")
+        .stderr_contains("  ✓ rule.ours-orphan deleted\n")
+        .stderr_contains("Apply complete: 2 of 2 changes applied.\n")
+        .success();
+
+    assert_eq!(
+        em.block_on(rule_names(&em)),
+        ["keep", "theirs", "untagged"],
+        "prune must delete only rule ours-orphan"
+    );
+    let after: Vec<_> = ["theirs", "untagged"]
+        .iter()
+        .map(|n| em.block_on(snapshot(&em, n)))
+        .collect();
+    assert_eq!(
+        before, after,
+        "rules not managed for trackingId app must not be touched"
+    );
+}
+
+// ---- 5. delete --------------------------------------------------------------------------------
+
+#[test]
+fn delete_removes_a_managed_rule_and_refuses_an_unmanaged_one_without_force() {
+    let Some(em) = emulator() else { return };
+    em.block_on(async {
+        create_cluster(&em, "app").await;
+        register_task_definition(&em, "job", "app").await;
+        put_rule(&em, "by-hand", "rate(1 hour)", &[]).await;
+        put_targets(
+            &em,
+            "by-hand",
+            vec![ecs_target(&em, "by-hand", "app", "job")],
+        )
+        .await;
+        put_rule(
+            &em,
+            "theirs",
+            "rate(1 hour)",
+            &[("ecschedule:tracking-id", "other-team")],
+        )
+        .await;
+        put_targets(&em, "theirs", vec![ecs_target(&em, "theirs", "app", "job")]).await;
+    });
+    let config = "\
+region: ap-northeast-3
+cluster: app
+rules:
+- name: nightly
+  scheduleExpression: cron(0 1 * * ? *)
+  taskDefinition: job
+";
+    let out = ecsched(&em)
+        .config("ecsched.yaml", config)
+        .args(["apply", "--all", "--auto-approve"])
+        .stderr_contains("  ✓ rule.nightly created\n")
+        .success();
+    assert_eq!(
+        em.block_on(tracking_tag(&em, "nightly")).as_deref(),
+        Some("app")
+    );
+
+    // A managed rule: deleted (targets first, then the rule).
+    let out = out
+        .test()
+        .args(["delete", "--rule", "nightly", "--auto-approve"])
+        .stdout_contains("- rule.nightly will be destroyed\n")
+        .stderr_contains("  ✓ rule.nightly deleted\n")
+        .success();
+    assert!(
+        em.block_on(snapshot(&em, "nightly")).is_none(),
+        "delete --rule nightly should delete the managed rule"
+    );
+
+    // Unmanaged (no tag) and managed by another trackingId: refused, exit 1, untouched.
+    let by_hand = em.block_on(snapshot(&em, "by-hand"));
+    let out = out
+        .test()
+        .args(["delete", "--rule", "by-hand", "--auto-approve"])
+        .stdout("")
+        .stderr(
+            "error: rule.by-hand is not managed for trackingId \"app\" (it has no \
+             ecschedule:tracking-id tag); pass --force to delete it anyway\n",
+        )
+        .failure();
+    assert_eq!(
+        em.block_on(snapshot(&em, "by-hand")),
+        by_hand,
+        "refused delete must not write"
+    );
+    let theirs = em.block_on(snapshot(&em, "theirs"));
+    let out = out
+        .test()
+        .args(["delete", "--rule", "theirs", "--auto-approve"])
+        .stdout("")
+        .stderr(
+            "error: rule.theirs is not managed for trackingId \"app\" (it is managed for \
+             \"other-team\"); pass --force to delete it anyway\n",
+        )
+        .failure();
+    assert_eq!(
+        em.block_on(snapshot(&em, "theirs")),
+        theirs,
+        "refused delete must not write"
+    );
+
+    // With --force it goes.
+    let out = out
+        .test()
+        .args(["delete", "--rule", "by-hand", "--auto-approve", "--force"])
+        .stderr_contains("  ✓ rule.by-hand deleted\n")
+        .success();
+    assert!(
+        em.block_on(snapshot(&em, "by-hand")).is_none(),
+        "delete --force should delete the unmanaged rule"
+    );
+
+    // A rule that does not exist: an error, not a silent success.
+    out.test()
+        .args(["delete", "--rule", "nightly", "--auto-approve"])
+        .stderr_contains("rule.nightly does not exist")
+        .failure();
+    assert_eq!(em.block_on(rule_names(&em)), ["theirs"]);
+}
+
+// ---- 6. run --wait ----------------------------------------------------------------------------
+
+/// The default VPC's subnets of the account (moto creates them; their VPC has DNS hostnames,
+/// which moto's RunTask needs), through the EC2 Query API: there is no EC2 SDK crate in the
+/// project. moto routes by the credential scope and never checks the signature.
+pub fn default_subnets(em: &Emulator) -> Vec<String> {
+    use std::io::{Read, Write};
+    let authority = em
+        .endpoint
+        .strip_prefix("http://")
+        .expect("http:// endpoint")
+        .trim_end_matches('/');
+    let body = "Action=DescribeSubnets&Version=2016-11-15\
+                &Filter.1.Name=default-for-az&Filter.1.Value.1=true";
+    let request = format!(
+        "POST / HTTP/1.0\r\nHost: {authority}\r\n\
+         Authorization: AWS4-HMAC-SHA256 Credential=testing/20260101/{region}/ec2/aws4_request, \
+         SignedHeaders=host, Signature=0\r\n\
+         x-moto-account-id: {account}\r\n\
+         Content-Type: application/x-www-form-urlencoded\r\n\
+         Content-Length: {len}\r\nConnection: close\r\n\r\n{body}",
+        region = em.region,
+        account = em.account_id,
+        len = body.len(),
+    );
+    let mut stream = std::net::TcpStream::connect(authority).expect("connecting to the emulator");
+    stream
+        .write_all(request.as_bytes())
+        .expect("sending DescribeSubnets");
+    let mut response = String::new();
+    stream
+        .read_to_string(&mut response)
+        .expect("reading DescribeSubnets");
+    let mut subnets: Vec<String> = response
+        .split("<subnetId>")
+        .skip(1)
+        .filter_map(|rest| rest.split_once("</subnetId>").map(|(id, _)| id.to_string()))
+        .collect();
+    subnets.sort();
+    assert!(!subnets.is_empty(), "no default subnets in: {response}");
+    subnets
+}
+
+#[test]
+fn run_wait_starts_the_scheduled_task_and_follows_it_to_stopped() {
+    let Some(em) = emulator() else { return };
+    let subnet = default_subnets(&em).remove(0);
+    em.block_on(async {
+        create_cluster(&em, "app").await;
+        register_task_definition(&em, "job", "nginx").await;
+    });
+    // Let tasks progress one state per DescribeTasks call (moto's default; server-wide, so
+    // set it explicitly in case another test changed it).
+    let (status, body) = em.post_json(
+        "/moto-api/state-manager/set-transition",
+        &serde_json::json!({
+            "model_name": "ecs::task",
+            "transition": {"progression": "manual", "times": 1},
+        }),
+    );
+    assert_eq!(status, 201, "set-transition failed: {body}");
+
+    let config = format!(
+        "\
+region: ap-northeast-3
+cluster: app
+rules:
+- name: job
+  scheduleExpression: cron(0 1 * * ? *)
+  taskDefinition: job
+  containerOverrides:
+  - name: nginx
+    command: [nginx, -v]
+    environment:
+      MODE: nightly
+  launch_type: FARGATE
+  group: nightly
+  network_configuration:
+    aws_vpc_configuration:
+      subnets:
+      - {subnet}
+      security_groups:
+      - sg-12345678
+      assign_public_ip: DISABLED
+"
+    );
+    // moto stops the task with exit code 0 for its container and an empty stoppedReason;
+    // `--wait` exits with the essential container's exit code.
+    let out = ecsched(&em)
+        .config("ecsched.yaml", &config)
+        .args(["run", "--rule", "job", "--wait", "--timeout", "60s"])
+        .stdout("")
+        .success();
+    let task_arn = out
+        .stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("started task "))
+        .unwrap_or_else(|| panic!("no `started task` line on stderr:\n{}", out.stderr))
+        .to_string();
+    // The task ran with exactly the schedule's parameters.
+    let described = em
+        .block_on(
+            em.ecs()
+                .describe_tasks()
+                .cluster("app")
+                .tasks(&task_arn)
+                .send(),
+        )
+        .expect("DescribeTasks");
+    assert_eq!(described.tasks().len(), 1, "{described:?}");
+    let task = &described.tasks()[0];
+    assert_eq!(task.started_by(), Some("ecsched"), "{task:?}");
+    assert_eq!(task.last_status(), Some("STOPPED"), "{task:?}");
+    assert_eq!(task.group(), Some("nightly"), "{task:?}");
+    assert_eq!(
+        task.launch_type(),
+        Some(&ecs::LaunchType::Fargate),
+        "{task:?}"
+    );
+    assert_eq!(
+        task.task_definition_arn(),
+        Some(format!("{}:1", task_definition_arn(&em, "job")).as_str())
+    );
+    let overrides = task.overrides().expect("task overrides");
+    let container = &overrides.container_overrides()[0];
+    assert_eq!(container.name(), Some("nginx"));
+    assert_eq!(container.command(), ["nginx", "-v"]);
+    assert_eq!(container.environment()[0].name(), Some("MODE"));
+    assert_eq!(container.environment()[0].value(), Some("nightly"));
+
+    assert_eq!(
+        out.stderr,
+        format!(
+            "running the rule \"job\"\nstarted task {task_arn}\ntask {task_arn} STOPPED: exit code 0\n"
+        ),
+        "run --wait should report the start and the outcome (an empty stoppedReason is not \
+         worth a pair of empty parentheses)"
     );
 }

@@ -31,7 +31,10 @@ macro_rules! ecs_parts_from_model {
             let vpc = t::AwsVpcConfiguration::builder()
                 .set_subnets(Some(n.subnets.clone()))
                 .set_security_groups(non_empty_vec(n.security_groups.clone()))
-                .assign_public_ip(t::AssignPublicIp::from(n.assign_public_ip.as_str()))
+                .set_assign_public_ip(
+                    non_empty(Some(&n.assign_public_ip))
+                        .map(|a| t::AssignPublicIp::from(a.as_str())),
+                )
                 .build()?;
             Ok(t::NetworkConfiguration::builder()
                 .awsvpc_configuration(vpc)

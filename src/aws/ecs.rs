@@ -226,7 +226,10 @@ impl Tasks {
                 task_arn: arn.clone(),
                 last_status,
                 exit_code,
-                stopped_reason: task.stopped_reason().map(str::to_string),
+                stopped_reason: task
+                    .stopped_reason()
+                    .filter(|r| !r.is_empty())
+                    .map(str::to_string),
             });
         }
         Ok(outcomes)
@@ -273,5 +276,119 @@ impl Tasks {
             .copied()
             .find(|c| *c != 0)
             .or_else(|| codes.first().copied()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use aws_sdk_ecs::operation::describe_task_definition::DescribeTaskDefinitionOutput;
+    use aws_sdk_ecs::operation::describe_tasks::DescribeTasksOutput;
+    use aws_sdk_ecs::operation::run_task::RunTaskOutput;
+    use aws_smithy_mocks::{RuleMode, mock, mock_client};
+
+    use super::*;
+
+    const TASK: &str = "arn:aws:ecs:ap-northeast-3:123456789012:task/c1/abc";
+
+    fn task(status: &str, containers: &[(&str, Option<i32>)]) -> t::Task {
+        let mut b = t::Task::builder()
+            .task_arn(TASK)
+            .task_definition_arn("arn:td:1")
+            .last_status(status);
+        for (name, code) in containers {
+            b = b.containers(
+                t::Container::builder()
+                    .name(*name)
+                    .set_exit_code(*code)
+                    .build(),
+            );
+        }
+        if status == "STOPPED" {
+            b = b.stopped_reason("Essential container in task exited");
+        }
+        b.build()
+    }
+
+    #[tokio::test]
+    async fn wait_tasks_polls_until_stopped_and_reports_the_essential_exit_code() {
+        let describe = mock!(Client::describe_tasks)
+            .sequence()
+            .output(|| {
+                DescribeTasksOutput::builder()
+                    .tasks(task("RUNNING", &[("app", None), ("log", None)]))
+                    .build()
+            })
+            .output(|| {
+                DescribeTasksOutput::builder()
+                    .tasks(task("STOPPED", &[("log", Some(0)), ("app", Some(3))]))
+                    .build()
+            })
+            .build();
+        let td = mock!(Client::describe_task_definition).then_output(|| {
+            DescribeTaskDefinitionOutput::builder()
+                .task_definition(
+                    t::TaskDefinition::builder()
+                        .container_definitions(
+                            t::ContainerDefinition::builder().name("app").build(),
+                        )
+                        .container_definitions(
+                            t::ContainerDefinition::builder()
+                                .name("log")
+                                .essential(false)
+                                .build(),
+                        )
+                        .build(),
+                )
+                .build()
+        });
+        let tasks = Tasks::new(
+            mock_client!(aws_sdk_ecs, RuleMode::MatchAny, [&describe, &td]),
+            Arc::new(Gate::unlimited()),
+        );
+        let out = tasks
+            .wait_tasks("arn:c1", &[TASK.to_string()], Duration::from_secs(30))
+            .await
+            .unwrap();
+        assert_eq!(
+            out,
+            [TaskOutcome {
+                task_arn: TASK.into(),
+                last_status: "STOPPED".into(),
+                exit_code: Some(3),
+                stopped_reason: Some("Essential container in task exited".into()),
+            }]
+        );
+        assert_eq!(describe.num_calls(), 2);
+    }
+
+    #[tokio::test]
+    async fn run_task_failures_name_the_arn_and_reason() {
+        let run = mock!(Client::run_task).then_output(|| {
+            RunTaskOutput::builder()
+                .failures(
+                    t::Failure::builder()
+                        .arn("arn:aws:ecs:ap-northeast-3:123456789012:container-instance/x")
+                        .reason("RESOURCE:MEMORY")
+                        .build(),
+                )
+                .build()
+        });
+        let tasks = Tasks::new(
+            mock_client!(aws_sdk_ecs, RuleMode::MatchAny, [&run]),
+            Arc::new(Gate::unlimited()),
+        );
+        let target = EcsTarget {
+            cluster_arn: "arn:c1".into(),
+            task_definition_arn: "app:1".into(),
+            task_count: 1,
+            launch_type: Some("EC2".into()),
+            ..EcsTarget::default()
+        };
+        let err = tasks.run_task(&target).await.unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "RunTask for task definition app:1 on cluster arn:c1 was rejected: \
+             arn:aws:ecs:ap-northeast-3:123456789012:container-instance/x: RESOURCE:MEMORY"
+        );
     }
 }

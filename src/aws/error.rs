@@ -139,6 +139,35 @@ impl HttpStatus for aws_sdk_eventbridge::config::http::HttpResponse {
     }
 }
 
+/// The Display texts of an error's sources, joined, without repeats and
+/// without the Debug dumps `DisplayErrorContext` appends.
+fn cause_chain(err: &dyn StdError) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut cur = err.source();
+    while let Some(e) = cur {
+        let text = e
+            .to_string()
+            .lines()
+            .map(str::trim)
+            .collect::<Vec<_>>()
+            .join("; ");
+        let text = text.trim();
+        if !text.is_empty() && !parts.iter().any(|p| p.contains(text)) {
+            let mut t: String = text.chars().take(400).collect();
+            if t.len() < text.len() {
+                t.push('…');
+            }
+            parts.push(t);
+        }
+        cur = e.source();
+    }
+    if parts.is_empty() {
+        err.to_string()
+    } else {
+        parts.join(": ")
+    }
+}
+
 /// Code and human message of an SDK error.
 fn describe<E, R>(err: &SdkError<E, R>) -> (Option<String>, String)
 where
@@ -159,13 +188,17 @@ where
             (code, message)
         }
         SdkError::TimeoutError(_) => (None, "the request timed out".to_string()),
-        SdkError::DispatchFailure(_) => (
-            None,
-            format!(
-                "could not send the request ({})",
-                DisplayErrorContext(err).to_string().trim()
-            ),
-        ),
+        SdkError::DispatchFailure(_) => {
+            let chain = cause_chain(err);
+            let message = if chain.contains("loading credentials") || chain.contains("no credentials") {
+                format!(
+                    "no usable AWS credentials (set AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or run `aws sso login`): {chain}"
+                )
+            } else {
+                format!("could not send the request: {chain}")
+            };
+            (None, message)
+        }
         SdkError::ResponseError(r) => (
             None,
             format!(

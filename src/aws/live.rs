@@ -67,5 +67,6 @@ pub struct TaskOutcome {
     pub last_status: String,
     /// Exit code of the essential container, when reported.
     pub exit_code: Option<i32>,
+    /// `stoppedReason`, `None` when absent or empty.
     pub stopped_reason: Option<String>,
 }

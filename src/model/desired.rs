@@ -346,12 +346,19 @@ fn schedule(
     }
 }
 
-/// The trackingId in effect: explicit, else the cluster (ecschedule's default).
+/// The trackingId in effect: explicit, else the cluster (ecschedule's
+/// default). A cluster given as an ARN counts by its name, so that `cluster: x`
+/// and `cluster: arn:...:cluster/x` manage the same resources.
 pub fn tracking_id(raw: &RawConfig) -> String {
     raw.tracking_id
         .clone()
         .filter(|t| !t.is_empty())
-        .or_else(|| raw.cluster.clone())
+        .or_else(|| {
+            raw.cluster.as_deref().map(|c| match c.split_once(":cluster/") {
+                Some((_, name)) if c.starts_with("arn:") => name.to_string(),
+                _ => c.to_string(),
+            })
+        })
         .unwrap_or_default()
 }
 
