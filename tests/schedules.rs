@@ -359,7 +359,11 @@ fn schedules_round_trip_through_dump_plan_file_and_refuse_a_stale_plan() {
         .as_ref()
         .and_then(|t| t.ecs_parameters())
         .expect("EcsParameters of s1");
-    assert_eq!(ecs_params.group(), Some("batch"), "taskGroup is the ECS group");
+    assert_eq!(
+        ecs_params.group(),
+        Some("batch"),
+        "taskGroup is the ECS group"
+    );
     let s2 = existing(&em, "nightly", "s2");
     assert_eq!(s2.state, Some(sch::ScheduleState::Disabled));
     assert_eq!(
@@ -371,7 +375,10 @@ fn schedules_round_trip_through_dump_plan_file_and_refuse_a_stale_plan() {
         s2.target.as_ref().and_then(|t| t.dead_letter_config()),
         Some(
             &sch::DeadLetterConfig::builder()
-                .arn(format!("arn:aws:sqs:{}:{}:jobs-dlq", em.region, em.account_id))
+                .arn(format!(
+                    "arn:aws:sqs:{}:{}:jobs-dlq",
+                    em.region, em.account_id
+                ))
                 .build()
         )
     );
@@ -584,7 +591,12 @@ fn prune_deletes_only_schedules_in_groups_managed_for_this_tracking_id() {
         em.block_on(group_tags(&em, "theirs")),
         tracking("other-team")
     );
-    let untouchable = ["by-hand/declared", "by-hand/manual", "default/legacy", "theirs/their-job"];
+    let untouchable = [
+        "by-hand/declared",
+        "by-hand/manual",
+        "default/legacy",
+        "theirs/their-job",
+    ];
     let snapshot = |em: &Emulator| -> Vec<ScheduleSnapshot> {
         untouchable
             .iter()
@@ -771,7 +783,13 @@ fn delete_schedule_removes_a_managed_schedule_and_refuses_unmanaged_ones() {
     // --force deletes it anyway; deleting what is gone is an error, not a silent success.
     let out = out
         .test()
-        .args(["delete", "--schedule", "manual", "--auto-approve", "--force"])
+        .args([
+            "delete",
+            "--schedule",
+            "manual",
+            "--auto-approve",
+            "--force",
+        ])
         .stderr_contains("  ✓ schedule.by-hand/manual deleted\n")
         .success();
     out.test()
@@ -881,7 +899,11 @@ schedules:
     assert_eq!(described.tasks().len(), 1, "{described:?}");
     let task = &described.tasks()[0];
     assert_eq!(task.started_by(), Some("ecsched"), "{task:?}");
-    assert_eq!(task.group(), Some("reports"), "taskGroup → ECS group: {task:?}");
+    assert_eq!(
+        task.group(),
+        Some("reports"),
+        "taskGroup → ECS group: {task:?}"
+    );
     assert_eq!(
         task.launch_type(),
         Some(&ecs::LaunchType::Fargate),

@@ -237,8 +237,29 @@ async fn make_plan(g: &Globals, s: &Session, sel: PlanSelection) -> Result<(Plan
         selection: &sel,
     })
     .map_err(|e| Error::Usage(e.to_string()))?;
-    let ctx = s.aws.context();
     let plan = Plan {
+        changes: cs.changes,
+        fingerprints: cs.fingerprints,
+        managed_seen: cs.managed_seen,
+        ..empty_plan(s, sel)
+    };
+    Ok((plan, cs.warnings))
+}
+
+/// Session, plan, and the planner's warnings printed.
+async fn planned(g: &Globals, sel: PlanSelection) -> Result<(Session, Plan)> {
+    let s = session(g).await?;
+    let (plan, warnings) = make_plan(g, &s, sel).await?;
+    for w in warnings {
+        g.info(format!("warning: {w}"));
+    }
+    Ok((s, plan))
+}
+
+/// A plan for this session with no changes yet.
+fn empty_plan(s: &Session, selection: PlanSelection) -> Plan {
+    let ctx = s.aws.context();
+    Plan {
         tool_version: env!("CARGO_PKG_VERSION").to_string(),
         created_at: now_rfc3339(),
         account_id: ctx.account_id.clone(),
@@ -248,12 +269,11 @@ async fn make_plan(g: &Globals, s: &Session, sel: PlanSelection) -> Result<(Plan
         tracking_id: s.desired.tracking_id.clone(),
         config_path: s.cfg.display.clone(),
         config_digest: s.cfg.digest(),
-        selection: sel,
-        changes: cs.changes,
-        fingerprints: cs.fingerprints,
-        managed_seen: cs.managed_seen,
-    };
-    Ok((plan, cs.warnings))
+        selection,
+        changes: Vec::new(),
+        fingerprints: Vec::new(),
+        managed_seen: Vec::new(),
+    }
 }
 
 pub fn diff(
@@ -265,11 +285,7 @@ pub fn diff(
 ) -> Result<Outcome> {
     let sel = selection(sel, prune)?;
     runtime()?.block_on(async {
-        let s = session(g).await?;
-        let (plan, warnings) = make_plan(g, &s, sel).await?;
-        for w in warnings {
-            g.info(format!("warning: {w}"));
-        }
+        let (_session, plan) = planned(g, sel).await?;
         let m = view::Masking::from_env(false);
         let ctx = view::plan_context(&plan);
         let mut out = String::new();
@@ -303,11 +319,7 @@ pub fn plan(
 ) -> Result<Outcome> {
     let sel = selection(sel, prune)?;
     runtime()?.block_on(async {
-        let s = session(g).await?;
-        let (plan, warnings) = make_plan(g, &s, sel).await?;
-        for w in warnings {
-            g.info(format!("warning: {w}"));
-        }
+        let (_session, plan) = planned(g, sel).await?;
         let m = view::Masking::from_env(show_sensitive);
         if json {
             print_json(&view::plan_json(&plan, &m))?;
@@ -511,11 +523,7 @@ pub fn apply_direct(
 ) -> Result<Outcome> {
     let sel = selection(sel, prune)?;
     runtime()?.block_on(async {
-        let s = session(g).await?;
-        let (plan, warnings) = make_plan(g, &s, sel).await?;
-        for w in warnings {
-            g.info(format!("warning: {w}"));
-        }
+        let (s, plan) = planned(g, sel).await?;
         let m = view::Masking::from_env(false);
         if unified {
             let ctx = view::plan_context(&plan);
@@ -589,18 +597,7 @@ pub fn delete(
                 live.foreign_targets.join(", ")
             )));
         }
-        let ctx = s.aws.context();
         let plan = Plan {
-            tool_version: env!("CARGO_PKG_VERSION").to_string(),
-            created_at: now_rfc3339(),
-            account_id: ctx.account_id.clone(),
-            partition: ctx.partition.clone(),
-            region: ctx.region.clone(),
-            cluster_arn: s.desired.cluster_arn.clone(),
-            tracking_id: s.desired.tracking_id.clone(),
-            config_path: s.cfg.display.clone(),
-            config_digest: s.cfg.digest(),
-            selection: PlanSelection::default(),
             changes: vec![crate::plan::ResourceChange {
                 address: address.clone(),
                 action: crate::plan::Action::Delete,
@@ -614,7 +611,7 @@ pub fn delete(
                 address,
                 digest: Some(live.fingerprint.clone()),
             }],
-            managed_seen: Vec::new(),
+            ..empty_plan(&s, PlanSelection::default())
         };
         let m = view::Masking::from_env(false);
         print_stdout(&view::plan_text(&plan, &m))?;
