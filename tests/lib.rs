@@ -22,3 +22,4 @@ pub mod workflow; // end to end with the real binary: seed dev import and prod p
 
 /// Path of the binary under test, built by cargo for this test target.
 pub const ECSCHED: &str = env!("CARGO_BIN_EXE_ecsched");
+pub mod templates_aws;

@@ -490,7 +490,7 @@ fn seed_prod_plan_file_workflow_and_delete() {
         .stderr("Plan: 1 to add, 0 to change, 0 to destroy.\n")
         .success();
 
-    // PR job: save the plan (exit 2: changes present), review it as text and as JSON.
+    // PR job: save the plan, review it as text and as JSON.
     let out = prod(out.test())
         .args([
             "-conf",
@@ -500,12 +500,35 @@ fn seed_prod_plan_file_workflow_and_delete() {
             "-prune",
             "-out",
             "plan.bin",
-            "--detailed-exitcode",
         ])
         .stdout(&format!(
             "{PROD_CREATE}Plan: 1 to add, 0 to change, 0 to destroy.\n"
         ))
         .stderr("Saved the plan to plan.bin. Apply it with: ecsched apply plan.bin\n")
+        .success();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(out.path("plan.bin"))
+            .expect("plan.bin exists")
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "plan files are written with mode 0600");
+    }
+    // With --detailed-exitcode the same plan exits 2: changes present.
+    let out = prod(out.test())
+        .args([
+            "-conf",
+            "ecschedule.yaml",
+            "plan",
+            "-all",
+            "-prune",
+            "--detailed-exitcode",
+        ])
+        .stdout(&format!(
+            "{PROD_CREATE}Plan: 1 to add, 0 to change, 0 to destroy.\n"
+        ))
+        .stderr("")
         .status(2);
     assert!(
         em.block_on(snapshot(&em, "t3-kato-prod")).is_none(),

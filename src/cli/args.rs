@@ -33,7 +33,7 @@ pub struct Cli {
     /// Print only data and errors.
     #[arg(short, long, global = true)]
     pub quiet: bool,
-    /// More detail on stderr (-vv for AWS call traces).
+    /// More detail on stderr (skipped resources and why).
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
     #[command(subcommand)]
