@@ -17,8 +17,8 @@ pub mod normalise; // no perpetual diff: each SPEC §4 case stated another way t
 pub mod planfile_refusal; // apply PLANFILE refuses (exit 3, nothing written): other account/region, signature, flipped bytes, live drift of each rule/target field
 pub mod schedules; // Scheduler schedules end to end: dump round trip, plan file, stale refusal, prune by group ownership, delete/run --schedule, validate --next
 pub mod smoke; // the harness itself works: SDK ↔ emulator isolation and running the binary
-pub mod test;
-pub mod workflow; // end to end with the real binary: seed dev import and prod plan-file workflow, neighbours, prune safety, delete, run --wait // the fluent `Test` builder and the `Output` it returns
+pub mod test; // the fluent `Test` builder and the `Output` it returns
+pub mod workflow; // end to end with the real binary: seed dev import and prod plan-file workflow, neighbours, prune safety, delete, run --wait
 
 /// Path of the binary under test, built by cargo for this test target.
 pub const ECSCHED: &str = env!("CARGO_BIN_EXE_ecsched");

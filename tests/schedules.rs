@@ -708,6 +708,65 @@ fn apply_updates_a_schedule_in_a_group_of_another_tracking_id_and_says_so() {
     );
 }
 
+/// A saved `--prune` plan records which schedules were managed; a group tagged for this
+/// trackingId after planning makes its schedules prunable, so the plan is stale.
+#[test]
+fn saved_prune_plan_is_refused_when_a_group_becomes_managed() {
+    let Some(em) = emulator() else { return };
+    em.block_on(async {
+        app_cluster(&em).await;
+        create_group(&em, "by-hand", &[]).await;
+        create_schedule(&em, "by-hand", "manual", "app", "job-a").await;
+    });
+    let out = ecsched(&em)
+        .config(
+            "ecsched.yaml",
+            "
+            region: ap-northeast-3
+            cluster: app
+            schedules:
+            - name: keep
+              group: ours
+              scheduleExpression: rate(1 hour)
+              taskDefinition: job-a
+            ",
+        )
+        .args(["apply", "--all", "--prune", "--auto-approve"])
+        .stderr_contains("Apply complete: 1 of 1 changes applied.\n")
+        .success();
+    let out = out
+        .test()
+        .args(["plan", "--all", "--prune", "-out", "plan.bin"])
+        .stdout_contains("No changes.")
+        .success();
+    em.block_on(async {
+        em.scheduler()
+            .tag_resource()
+            .resource_arn(group_arn(&em, "by-hand"))
+            .tags(
+                sch::Tag::builder()
+                    .key(TRACKING_TAG)
+                    .value("app")
+                    .build()
+                    .expect("tag"),
+            )
+            .send()
+            .await
+            .expect("TagResource by-hand");
+    });
+    let manual = existing(&em, "by-hand", "manual");
+    out.test()
+        .args(["apply", "plan.bin"])
+        .stdout("")
+        .stderr(
+            "error: the saved plan plan.bin is stale: live state changed since it was made; \
+             nothing was written\n  schedule.by-hand/manual is now managed for this trackingId \
+             but was not when planned\nRun plan again.\n",
+        )
+        .status(3);
+    assert_eq!(existing(&em, "by-hand", "manual"), manual);
+}
+
 // ---- 3. delete --schedule ---------------------------------------------------------------------
 
 #[test]

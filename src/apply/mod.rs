@@ -208,11 +208,12 @@ async fn apply_one<B: Backend>(backend: &B, plan: &Plan, change: &ResourceChange
                 .await?;
             let now = backend.read_one(&plan.cluster_arn, &change.address).await?;
             match now {
+                // A written rule carries our tracking tag; a schedule's
+                // ownership is its group's tag, which ecsched never changes.
                 Some(n)
                     if *after == n.resource
-                        && n.tracking_id
-                            .as_deref()
-                            .is_none_or(|t| t == plan.tracking_id) =>
+                        && (matches!(change.address, Address::Schedule { .. })
+                            || n.tracking_id.as_deref() == Some(plan.tracking_id.as_str())) =>
                 {
                     Ok(())
                 }

@@ -374,24 +374,35 @@ impl Rules {
         let res = resource(bus, name);
         let mut done: Vec<String> = Vec::new();
 
+        // Only what differs is written: adopting an identical rule (tag only)
+        // must not rewrite it (PutRule clears fields ecsched does not model).
+        let rule_unchanged = live.is_some_and(|l| {
+            l.rule.description == rule.description
+                && l.rule.schedule_expression == rule.schedule_expression
+                && l.rule.state == rule.state
+        });
+        let targets_unchanged = live.is_some_and(|l| l.rule.targets == rule.targets);
+
         // 1. The rule itself. PutRule replaces it: fields left out are cleared.
-        let req = self
-            .client
-            .put_rule()
-            .name(name)
-            .event_bus_name(bus)
-            .set_description(Some(rule.description.clone()).filter(|d| !d.is_empty()))
-            .schedule_expression(&rule.schedule_expression)
-            .state(convert::eb::state_from_model(rule.state));
-        let out = self
-            .gate
-            .run(Service::Events, req.send())
-            .await
-            .map_err(|e| AwsError::api("PutRule", &res, e))?;
-        done.push("PutRule".to_string());
-        let rule_arn = out
-            .rule_arn()
-            .map(str::to_string)
+        let mut put_arn = None;
+        if !rule_unchanged {
+            let req = self
+                .client
+                .put_rule()
+                .name(name)
+                .event_bus_name(bus)
+                .set_description(Some(rule.description.clone()).filter(|d| !d.is_empty()))
+                .schedule_expression(&rule.schedule_expression)
+                .state(convert::eb::state_from_model(rule.state));
+            let out = self
+                .gate
+                .run(Service::Events, req.send())
+                .await
+                .map_err(|e| AwsError::api("PutRule", &res, e))?;
+            done.push("PutRule".to_string());
+            put_arn = out.rule_arn().map(str::to_string);
+        }
+        let rule_arn = put_arn
             .or_else(|| live.map(|l| l.arn.clone()))
             .unwrap_or_else(|| arn::rule(name, bus, &self.ctx));
 
@@ -417,7 +428,7 @@ impl Rules {
                 .map_err(|e| e.after(&res, &done))?;
             done.push("RemoveTargets".to_string());
         }
-        if !rule.targets.is_empty() {
+        if !rule.targets.is_empty() && !targets_unchanged {
             let targets = rule
                 .targets
                 .iter()
@@ -971,7 +982,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn put_rule_removes_only_our_undeclared_targets_and_skips_unchanged_tags() {
+    async fn put_rule_removes_only_our_undeclared_targets_and_skips_unchanged_parts() {
         let put = mock!(Client::put_rule).then_output(|| PutRuleOutput::builder().build());
         let targets = mock!(Client::put_targets)
             .match_requests(|req| req.targets().len() == 1 && req.targets()[0].id() == "t1")
@@ -1011,7 +1022,7 @@ mod tests {
             .put_rule(&desired, "c1", Some(&live), true)
             .await
             .unwrap();
-        assert_eq!(put.num_calls(), 1);
+        assert_eq!(put.num_calls(), 0, "the rule itself is unchanged: no PutRule");
         assert_eq!(targets.num_calls(), 1);
         assert_eq!(remove.num_calls(), 1);
         assert_eq!(untag.num_calls(), 1);

@@ -63,7 +63,24 @@ pub fn validate(g: &Globals, next: Option<usize>) -> Result<Outcome> {
             .as_deref()
             .unwrap_or(crate::model::DEFAULT_SCHEDULE_GROUP);
         out.push_str(&format!("schedule {group}/{}: {} ({tz_name})\n", s.name, e));
-        let times = e.next_fire_times(now, tz, n);
+        // Scheduler fires only between startDate and endDate.
+        let bound = |d: &Option<String>| {
+            d.as_deref()
+                .and_then(crate::model::desired::normalize_date)
+                .and_then(|d| DateTime::parse_from_rfc3339(&d).ok())
+                .map(|d| d.with_timezone(&Utc))
+        };
+        let (start, end) = (bound(&s.start_date), bound(&s.end_date));
+        // Fire times at or after startDate: search from just before it.
+        let from = match start {
+            Some(st) if st > now => st - chrono::TimeDelta::seconds(1),
+            _ => now,
+        };
+        let times: Vec<_> = e
+            .next_fire_times(from, tz, n)
+            .into_iter()
+            .filter(|t| end.is_none_or(|end| t.with_timezone(&Utc) <= end))
+            .collect();
         if times.is_empty() {
             out.push_str("  (no future fire time)\n");
         }

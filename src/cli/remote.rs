@@ -442,7 +442,14 @@ pub fn apply_file(g: &Globals, path: &Path) -> Result<Outcome> {
     let plan =
         planfile::read(path, key.as_deref()).map_err(|e| Error::PlanRefused(e.to_string()))?;
     runtime()?.block_on(async {
-        let aws = connect(Some(plan.region.clone())).await?;
+        // The caller's region (flag or environment) must match the plan's;
+        // with none given, the plan's region is used.
+        let asked = g.region.clone().or_else(|| {
+            ["AWS_REGION", "AWS_DEFAULT_REGION"]
+                .iter()
+                .find_map(|k| std::env::var(k).ok().filter(|v| !v.is_empty()))
+        });
+        let aws = connect(Some(asked.unwrap_or_else(|| plan.region.clone()))).await?;
         let ctx = aws.context();
         if ctx.account_id != plan.account_id || ctx.partition != plan.partition || ctx.region != plan.region {
             return Err(Error::PlanRefused(format!(
@@ -563,19 +570,7 @@ pub fn delete(
         let s = session(g).await?;
         let address = match (rule, schedule) {
             (Some(r), None) => model::Address::rule(r),
-            (None, Some(name)) => {
-                let group = s
-                    .desired
-                    .schedules
-                    .iter()
-                    .find(|x| x.name == name)
-                    .map(|x| x.group.clone())
-                    .unwrap_or_else(|| model::DEFAULT_SCHEDULE_GROUP.to_string());
-                model::Address::Schedule {
-                    group,
-                    name: name.to_string(),
-                }
-            }
+            (None, Some(name)) => schedule_address(g, &s, name).await?,
             _ => return Err(Error::Usage("delete needs exactly one of --rule NAME or --schedule NAME".to_string())),
         };
         let Some(live) = s.aws.read_one(&s.desired.cluster_arn, &address).await? else {
@@ -586,9 +581,17 @@ pub fn delete(
             return Err(Error::Usage(format!(
                 "{address} is not managed for trackingId \"{}\" ({}); pass --force to delete it anyway",
                 s.desired.tracking_id,
-                live.tracking_id
-                    .as_deref()
-                    .map_or("it has no ecschedule:tracking-id tag".to_string(), |t| format!("it is managed for \"{t}\""))
+                {
+                    let whose = if matches!(address, model::Address::Schedule { .. }) {
+                        "its schedule group"
+                    } else {
+                        "it"
+                    };
+                    live.tracking_id.as_deref().map_or(
+                        format!("{whose} has no ecschedule:tracking-id tag"),
+                        |t| format!("{whose} is managed for \"{t}\""),
+                    )
+                }
             )));
         }
         if !live.foreign_targets.is_empty() {
@@ -621,6 +624,40 @@ pub fn delete(
         }
         execute(g, &s.aws, &plan).await
     })
+}
+
+/// `GROUP/NAME`, or a name: the config's group for it, else the one live
+/// schedule of that name on the cluster (ambiguous names need GROUP/NAME).
+async fn schedule_address(g: &Globals, s: &Session, name: &str) -> Result<model::Address> {
+    if let Some((group, name)) = name.split_once('/') {
+        return Ok(model::Address::Schedule {
+            group: group.to_string(),
+            name: name.to_string(),
+        });
+    }
+    if let Some(x) = s.desired.schedules.iter().find(|x| x.name == name) {
+        return Ok(x.address());
+    }
+    let live = read_live(g, s).await?;
+    let found: Vec<model::Address> = live
+        .iter()
+        .map(|l| l.resource.address())
+        .filter(|a| matches!(a, model::Address::Schedule { .. }) && a.name() == name)
+        .collect();
+    match found.as_slice() {
+        [one] => Ok(one.clone()),
+        [] => Err(Error::Usage(format!(
+            "no schedule named \"{name}\" targets {} (use GROUP/NAME for a schedule in a specific group)",
+            s.desired.cluster_arn
+        ))),
+        many => Err(Error::Usage(format!(
+            "several schedules are named \"{name}\": {}; use GROUP/NAME",
+            many.iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))),
+    }
 }
 
 fn parse_duration(s: &str) -> Result<std::time::Duration> {
@@ -686,7 +723,16 @@ pub fn run(
                     .iter()
                     .find(|x| x.name == name)
                     .ok_or_else(|| {
-                        Error::Usage(format!("no schedule named \"{name}\" in {}", s.cfg.display))
+                        Error::Usage(format!(
+                            "no schedule named \"{name}\" in {}{}",
+                            s.cfg.display,
+                            config::error::suggest(
+                                name,
+                                s.desired.schedules.iter().map(|x| x.name.as_str())
+                            )
+                            .map(|h| format!(" ({h})"))
+                            .unwrap_or_default()
+                        ))
                     })?;
                 (format!("schedule \"{name}\""), vec![sc.ecs.clone()])
             }

@@ -117,17 +117,14 @@ fn normalize_at(value: &mut Value, schema: &Value, root: &Value, depth: usize) {
                 }
             }
         }
-        Value::Number(_) | Value::Bool(_) => {
-            if schema.get("type").and_then(Value::as_str) == Some("string") {
-                *value = Value::String(match value {
-                    Value::Number(n) => n.to_string(),
-                    Value::Bool(b) => b.to_string(),
-                    _ => String::new(),
-                });
-            }
-        }
+        Value::Number(n) if wants_string(schema) => *value = Value::String(n.to_string()),
+        Value::Bool(b) if wants_string(schema) => *value = Value::String(b.to_string()),
         _ => {}
     }
+}
+
+fn wants_string(schema: &Value) -> bool {
+    schema.get("type").and_then(Value::as_str) == Some("string")
 }
 
 fn hint_for(pointer: &str, instance: &Value) -> Option<String> {
