@@ -15,6 +15,7 @@ pub mod fault_proxy; // `FaultProxy`: fault-injecting reverse proxy in front of 
 mod faults; // the real binary through the fault proxy: throttling, 5xx, dropped connections, a failed write mid-apply, exhausted retries
 pub mod normalise; // no perpetual diff: each SPEC §4 case stated another way than ecsched wrote it plans to no changes, and so does its dump
 pub mod planfile_refusal; // apply PLANFILE refuses (exit 3, nothing written): other account/region, signature, flipped bytes, live drift of each rule/target field
+pub mod schedule_drift; // apply PLANFILE refuses (exit 3, nothing written) after a live change to each field of a touched schedule, its group, a delete, or a create
 pub mod schedules; // Scheduler schedules end to end: dump round trip, plan file, stale refusal, prune by group ownership, delete/run --schedule, validate --next
 pub mod smoke; // the harness itself works: SDK ↔ emulator isolation and running the binary
 pub mod test; // the fluent `Test` builder and the `Output` it returns
