@@ -190,7 +190,9 @@ where
         SdkError::TimeoutError(_) => (None, "the request timed out".to_string()),
         SdkError::DispatchFailure(_) => {
             let chain = cause_chain(err);
-            let message = if chain.contains("loading credentials") || chain.contains("no credentials") {
+            let message = if chain.contains("loading credentials")
+                || chain.contains("no credentials")
+            {
                 format!(
                     "no usable AWS credentials (set AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or run `aws sso login`): {chain}"
                 )

@@ -1022,7 +1022,11 @@ mod tests {
             .put_rule(&desired, "c1", Some(&live), true)
             .await
             .unwrap();
-        assert_eq!(put.num_calls(), 0, "the rule itself is unchanged: no PutRule");
+        assert_eq!(
+            put.num_calls(),
+            0,
+            "the rule itself is unchanged: no PutRule"
+        );
         assert_eq!(targets.num_calls(), 1);
         assert_eq!(remove.num_calls(), 1);
         assert_eq!(untag.num_calls(), 1);

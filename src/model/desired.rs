@@ -354,10 +354,12 @@ pub fn tracking_id(raw: &RawConfig) -> String {
         .clone()
         .filter(|t| !t.is_empty())
         .or_else(|| {
-            raw.cluster.as_deref().map(|c| match c.split_once(":cluster/") {
-                Some((_, name)) if c.starts_with("arn:") => name.to_string(),
-                _ => c.to_string(),
-            })
+            raw.cluster
+                .as_deref()
+                .map(|c| match c.split_once(":cluster/") {
+                    Some((_, name)) if c.starts_with("arn:") => name.to_string(),
+                    _ => c.to_string(),
+                })
         })
         .unwrap_or_default()
 }
