@@ -17,7 +17,7 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// How long a connection may sit idle (client or upstream) before the proxy gives up on it.
 const IO_TIMEOUT: Duration = Duration::from_secs(60);
@@ -244,6 +244,9 @@ struct State {
     rules: Mutex<Vec<(Rule, u64)>>,
     stats: Mutex<Stats>,
     request_ids: AtomicU64,
+    /// Print one line per request on stderr (`FaultProxy::log_requests`).
+    log: AtomicBool,
+    started: Instant,
 }
 
 impl State {
@@ -322,6 +325,8 @@ impl FaultProxy {
             rules: Mutex::new(Vec::new()),
             stats: Mutex::new(Stats::default()),
             request_ids: AtomicU64::new(0),
+            log: AtomicBool::new(false),
+            started: Instant::now(),
         });
         let stop = Arc::new(AtomicBool::new(false));
         let accept = thread::Builder::new()
@@ -378,6 +383,11 @@ impl FaultProxy {
 
     pub fn reset_stats(&self) {
         *self.state.stats() = Stats::default();
+    }
+
+    /// Prints one line per request on stderr: arrival and duration in ms, operation, outcome.
+    pub fn log_requests(&self, on: bool) {
+        self.state.log.store(on, Ordering::Relaxed);
     }
 }
 
@@ -705,16 +715,34 @@ fn control(state: &State, client: &mut TcpStream, request: &Request) -> io::Resu
 }
 
 /// Handles one client connection: one request, one response, then close.
-fn serve(state: &State, mut client: TcpStream) -> io::Result<()> {
+fn serve(state: &State, client: TcpStream) -> io::Result<()> {
+    let arrived = state.started.elapsed();
+    let result = handle(state, client);
+    if state.log.load(Ordering::Relaxed) {
+        let (operation, outcome) = match &result {
+            Ok((operation, outcome)) => (operation.as_str(), outcome.clone()),
+            Err(e) => ("?", format!("error: {e}")),
+        };
+        eprintln!(
+            "{:>9.1} ms {:>7.1} ms  {operation}  {outcome}",
+            arrived.as_secs_f64() * 1e3,
+            (state.started.elapsed() - arrived).as_secs_f64() * 1e3,
+        );
+    }
+    result.map(|_| ())
+}
+
+/// Reads the request and answers it; returns the operation and what was done.
+fn handle(state: &State, mut client: TcpStream) -> io::Result<(String, String)> {
     client.set_read_timeout(Some(IO_TIMEOUT))?;
     client.set_write_timeout(Some(IO_TIMEOUT))?;
     let _ = client.set_nodelay(true);
     let mut reader = BufReader::new(client.try_clone()?);
     let Some(request) = read_request(&mut reader)? else {
-        return Ok(());
+        return Ok(("-".to_owned(), "closed without a request".to_owned()));
     };
     if control(state, &mut client, &request)? {
-        return Ok(());
+        return Ok((request.target, "control".to_owned()));
     }
     let operation = request.operation.clone();
     state.count(&operation, |c| c.seen += 1);
@@ -729,45 +757,36 @@ fn serve(state: &State, mut client: TcpStream) -> io::Result<()> {
         if status >= 500 {
             state.count(&operation, |c| c.upstream_5xx += 1);
         }
-        return Ok(());
+        return Ok((operation, format!("forwarded: {status}")));
     };
     state.count(&operation, |c| c.injected += 1);
-    match fault {
-        Fault::Throttle => write_error(
-            state,
-            &mut client,
-            &request,
+    let (status, code, message) = match &fault {
+        Fault::Throttle if request.is_query_protocol() => {
+            (400, "Throttling".to_owned(), "Rate exceeded".to_owned())
+        }
+        Fault::Throttle => (
             400,
-            if request.is_query_protocol() {
-                "Throttling"
-            } else {
-                "ThrottlingException"
-            },
-            "Rate exceeded",
+            "ThrottlingException".to_owned(),
+            "Rate exceeded".to_owned(),
         ),
         Fault::Status(status) => {
             let code = match status {
                 503 => "ServiceUnavailable",
-                s if s >= 500 => "InternalFailure",
+                s if *s >= 500 => "InternalFailure",
                 _ => "BadRequest",
             };
-            write_error(
-                state,
-                &mut client,
-                &request,
-                status,
-                code,
-                &format!("injected HTTP {status}"),
-            )
+            (*status, code.to_owned(), format!("injected HTTP {status}"))
         }
         Fault::Error {
             status,
             code,
             message,
-        } => write_error(state, &mut client, &request, status, &code, &message),
+        } => (*status, code.clone(), message.clone()),
         // Dropping `client` (and the reader's clone) closes the connection with no response.
-        Fault::Drop | Fault::Latency(_) => Ok(()),
-    }
+        Fault::Drop | Fault::Latency(_) => return Ok((operation, "dropped".to_owned())),
+    };
+    write_error(state, &mut client, &request, status, &code, &message)?;
+    Ok((operation, format!("injected: {status} {code}")))
 }
 
 #[cfg(test)]
@@ -849,6 +868,8 @@ mod tests {
             rules: Mutex::new(rules.into_iter().map(|r| (r, 0)).collect()),
             stats: Mutex::new(Stats::default()),
             request_ids: AtomicU64::new(0),
+            log: AtomicBool::new(false),
+            started: Instant::now(),
         }
     }
 

@@ -40,6 +40,10 @@ fn options(region: Option<String>) -> AwsOptions {
     if let Some(r) = env_num("ECSCHED_RATE_LIMIT") {
         o.rate_limit_per_sec = r;
     }
+    // The SDK's own variable; ecsched sets a retry policy, so pass it through.
+    if let Some(n) = env_num::<u32>("AWS_MAX_ATTEMPTS").filter(|n| *n > 0) {
+        o.max_attempts = n;
+    }
     o
 }
 
