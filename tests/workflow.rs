@@ -1092,46 +1092,8 @@ rules:
 
 // ---- 6. run --wait ----------------------------------------------------------------------------
 
-/// The default VPC's subnets of the account (moto creates them; their VPC has DNS hostnames,
-/// which moto's RunTask needs), through the EC2 Query API: there is no EC2 SDK crate in the
-/// project. moto routes by the credential scope and never checks the signature.
-pub fn default_subnets(em: &Emulator) -> Vec<String> {
-    use std::io::{Read, Write};
-    let authority = em
-        .endpoint
-        .strip_prefix("http://")
-        .expect("http:// endpoint")
-        .trim_end_matches('/');
-    let body = "Action=DescribeSubnets&Version=2016-11-15\
-                &Filter.1.Name=default-for-az&Filter.1.Value.1=true";
-    let request = format!(
-        "POST / HTTP/1.0\r\nHost: {authority}\r\n\
-         Authorization: AWS4-HMAC-SHA256 Credential=testing/20260101/{region}/ec2/aws4_request, \
-         SignedHeaders=host, Signature=0\r\n\
-         x-moto-account-id: {account}\r\n\
-         Content-Type: application/x-www-form-urlencoded\r\n\
-         Content-Length: {len}\r\nConnection: close\r\n\r\n{body}",
-        region = em.region,
-        account = em.account_id,
-        len = body.len(),
-    );
-    let mut stream = std::net::TcpStream::connect(authority).expect("connecting to the emulator");
-    stream
-        .write_all(request.as_bytes())
-        .expect("sending DescribeSubnets");
-    let mut response = String::new();
-    stream
-        .read_to_string(&mut response)
-        .expect("reading DescribeSubnets");
-    let mut subnets: Vec<String> = response
-        .split("<subnetId>")
-        .skip(1)
-        .filter_map(|rest| rest.split_once("</subnetId>").map(|(id, _)| id.to_string()))
-        .collect();
-    subnets.sort();
-    assert!(!subnets.is_empty(), "no default subnets in: {response}");
-    subnets
-}
+// The default VPC's subnets (moto creates them; RunTask needs them).
+pub use crate::aws_support::default_subnets;
 
 #[test]
 fn run_wait_starts_the_scheduled_task_and_follows_it_to_stopped() {
