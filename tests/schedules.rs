@@ -452,8 +452,7 @@ fn schedules_round_trip_through_dump_plan_file_and_refuse_a_stale_plan() {
         .args(["apply", "plan.bin"])
         .stdout("")
         .stderr(
-            "schedule.nightly/s1: update done\nschedule.nightly/s2: update done\n  \
-             ✓ schedule.nightly/s1 updated\n  ✓ schedule.nightly/s2 updated\n\
+            "  ✓ schedule.nightly/s1 updated\n  ✓ schedule.nightly/s2 updated\n\
              Apply complete: 2 of 2 changes applied.\n",
         )
         .success();

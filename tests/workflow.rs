@@ -581,9 +581,7 @@ fn seed_prod_plan_file_workflow_and_delete() {
         .test()
         .args(["apply", "plan.bin"])
         .stdout("")
-        .stderr(
-            "rule.t3-kato-prod: create done\n  ✓ rule.t3-kato-prod created\nApply complete: 1 of 1 changes applied.\n",
-        )
+        .stderr("  ✓ rule.t3-kato-prod created\nApply complete: 1 of 1 changes applied.\n")
         .success();
     let live = em
         .block_on(snapshot(&em, "t3-kato-prod"))

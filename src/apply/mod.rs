@@ -93,22 +93,25 @@ impl Report {
             .any(|(_, o)| matches!(o, Outcome::Failed(_)))
     }
 
-    /// One line per resource.
-    pub fn text(&self) -> String {
+    /// The line that reports one resource's result.
+    pub fn line(c: &ResourceChange, o: &Outcome) -> String {
+        let verb = c.action.as_str();
+        match o {
+            Outcome::Applied => format!("  ✓ {} {verb}d", c.address),
+            Outcome::Failed(e) => format!("  ✗ {} {verb} FAILED: {e}", c.address),
+            Outcome::NotAttempted => format!("  - {} {verb}: not applied", c.address),
+        }
+    }
+
+    /// What was not attempted, then the summary line. (Applied and failed
+    /// resources were reported as they happened, with `line`.)
+    pub fn closing_text(&self) -> String {
         let mut out = String::new();
         for (c, o) in &self.results {
-            let verb = match c.action {
-                Action::Create => "create",
-                Action::Update => "update",
-                Action::Delete => "delete",
-            };
-            let line = match o {
-                Outcome::Applied => format!("  ✓ {} {verb}d", c.address),
-                Outcome::Failed(e) => format!("  ✗ {} {verb} FAILED: {e}", c.address),
-                Outcome::NotAttempted => format!("  - {} {verb}: not applied", c.address),
-            };
-            out.push_str(&line);
-            out.push('\n');
+            if *o == Outcome::NotAttempted {
+                out.push_str(&Report::line(c, o));
+                out.push('\n');
+            }
         }
         let applied = self
             .results

@@ -418,18 +418,11 @@ async fn execute(g: &Globals, aws: &Aws, plan: &Plan) -> Result<Outcome> {
     bar.set_length(plan.changes.len() as u64);
     let on_result = |c: &crate::plan::ResourceChange, o: &apply::Outcome| {
         bar.inc(1);
-        let line = match o {
-            apply::Outcome::Applied => format!("{}: {} done", c.address, c.action.as_str()),
-            apply::Outcome::Failed(e) => {
-                format!("{}: {} FAILED: {e}", c.address, c.action.as_str())
-            }
-            apply::Outcome::NotAttempted => format!("{}: not applied", c.address),
-        };
-        bar.suspend(|| g.info(line));
+        bar.suspend(|| g.info(apply::Report::line(c, o)));
     };
     let report = apply::execute(aws, plan, flag.clone(), &on_result).await?;
     bar.finish_and_clear();
-    g.info(report.text().trim_end());
+    g.info(report.closing_text().trim_end());
     if report.failed() {
         return Err(Error::Aws(
             "apply stopped at the first failure; what was applied is listed above. Re-run plan and apply to converge".to_string(),
