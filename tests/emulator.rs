@@ -286,6 +286,41 @@ fn http_request(endpoint: &str, method: &str, path: &str, body: Option<&str>) ->
     (status, body.to_owned())
 }
 
+/// Runs independent cases `width` at a time, each in a fresh account of its
+/// own, and returns `"name: error"` for every case that failed or panicked
+/// (the panic's details are printed by the test harness above).
+pub fn run_cases_in_accounts<C: Sync>(
+    em: &Emulator,
+    cases: &[(&str, C)],
+    width: usize,
+    run: impl Fn(&Emulator, &C) -> Result<(), String> + Sync,
+) -> Vec<String> {
+    use std::panic::{AssertUnwindSafe, catch_unwind};
+    let mut failures = Vec::new();
+    for chunk in cases.chunks(width.max(1)) {
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = chunk
+                .iter()
+                .map(|(name, case)| {
+                    let account = em.other_account();
+                    let run = &run;
+                    let handle = scope.spawn(move || {
+                        catch_unwind(AssertUnwindSafe(|| run(&account, case)))
+                            .unwrap_or_else(|_| Err("panicked (details above)".into()))
+                    });
+                    (name, handle)
+                })
+                .collect();
+            for (name, handle) in handles {
+                if let Err(e) = handle.join().expect("case thread") {
+                    failures.push(format!("{name}: {e}"));
+                }
+            }
+        });
+    }
+    failures
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

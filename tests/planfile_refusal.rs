@@ -7,7 +7,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use aws_sdk_eventbridge::types as eb;
 
-use crate::emulator::{Emulator, emulator};
+use crate::emulator::{Emulator, emulator, run_cases_in_accounts};
 use crate::test::{Output, unindent};
 use crate::workflow::{
     RuleSnapshot, create_cluster, ecsched, register_task_definition, rule_names, snapshot,
@@ -731,27 +731,9 @@ fn any_live_change_to_a_touched_rule_refuses_the_plan() {
     let Some(em) = emulator() else { return };
     let cases = cases();
     // Cases are independent (one account each): run a few at a time.
-    let mut failures = Vec::new();
-    for chunk in cases.chunks(6) {
-        std::thread::scope(|scope| {
-            let handles: Vec<_> = chunk
-                .iter()
-                .map(|(case, mutation)| {
-                    let account = em.other_account();
-                    let handle = scope.spawn(move || {
-                        catch_unwind(AssertUnwindSafe(|| drift_case(&account, mutation)))
-                            .unwrap_or_else(|_| Err("panicked (details above)".into()))
-                    });
-                    (case, handle)
-                })
-                .collect();
-            for (case, handle) in handles {
-                if let Err(e) = handle.join().expect("case thread") {
-                    failures.push(format!("{case}: {e}"));
-                }
-            }
-        });
-    }
+    let failures = run_cases_in_accounts(&em, &cases, 6, |account, mutation| {
+        drift_case(account, mutation)
+    });
     assert!(
         failures.is_empty(),
         "live changes between plan and apply that were not refused cleanly:\n{}",

@@ -19,7 +19,7 @@ use aws_sdk_scheduler::primitives::DateTime;
 use aws_sdk_scheduler::types as sch;
 use serde_json::Value;
 
-use crate::emulator::{Emulator, emulator};
+use crate::emulator::{Emulator, emulator, run_cases_in_accounts};
 use crate::test::Output;
 use crate::workflow::{
     cluster_arn, create_cluster, ecsched, register_task_definition, role_arn, task_definition_arn,
@@ -974,31 +974,11 @@ fn cases() -> Vec<(&'static str, Case)> {
 fn any_live_change_to_a_touched_schedule_refuses_the_plan() {
     let Some(em) = emulator() else { return };
     let cases = cases();
-    let mut failures = Vec::new();
     // Cases are independent (one account each): run several at a time.
-    for chunk in cases.chunks(8) {
-        std::thread::scope(|scope| {
-            let handles: Vec<_> = chunk
-                .iter()
-                .map(|(name, case)| {
-                    let account = em.other_account();
-                    let handle = scope.spawn(move || {
-                        catch_unwind(AssertUnwindSafe(|| match case {
-                            Case::Drift(m) => drift_case(&account, m),
-                            Case::Created(c) => created_case(&account, *c),
-                        }))
-                        .unwrap_or_else(|_| Err("panicked (details above)".into()))
-                    });
-                    (name, handle)
-                })
-                .collect();
-            for (name, handle) in handles {
-                if let Err(e) = handle.join().expect("case thread") {
-                    failures.push(format!("{name}: {e}"));
-                }
-            }
-        });
-    }
+    let failures = run_cases_in_accounts(&em, &cases, 8, |account, case| match case {
+        Case::Drift(m) => drift_case(account, m),
+        Case::Created(c) => created_case(account, *c),
+    });
     assert!(
         failures.is_empty(),
         "live changes between plan and apply that were not refused cleanly:\n{}",
