@@ -107,6 +107,22 @@ async fn live_rule(aws: &Aws, cluster_arn: &str, address: &Address) -> Result<Op
     }
 }
 
+/// The aws layer's record of a rule, rebuilt from what the executor read
+/// right before the write (no second read): its targets are exactly our ECS
+/// targets on the cluster, as `read_rule` returned them.
+fn to_live_rule(aws: &Aws, l: &LiveResource) -> Option<LiveRule> {
+    let Resource::Rule(rule) = &l.resource else {
+        return None;
+    };
+    Some(LiveRule {
+        arn: crate::model::arn::rule(&rule.name, &rule.event_bus, aws.context()),
+        rule: rule.clone(),
+        tracking_id: l.tracking_id.clone(),
+        foreign_targets: l.foreign_targets.clone(),
+        fingerprint: l.fingerprint.clone(),
+    })
+}
+
 impl Backend for Aws {
     async fn read_all(&self, desired: &DesiredState) -> Result<(Vec<LiveResource>, Vec<String>)> {
         read_all(self, desired, &|_, _| {}).await
@@ -132,16 +148,7 @@ impl Backend for Aws {
     ) -> Result<()> {
         match after {
             Resource::Rule(rule) => {
-                // The aws layer needs its own live record (target ids to remove).
-                let cluster = rule
-                    .targets
-                    .first()
-                    .map(|t| t.ecs.cluster_arn.clone())
-                    .unwrap_or_default();
-                let live_rule = match live {
-                    Some(_) => live_rule(self, &cluster, &rule.address()).await?,
-                    None => None,
-                };
+                let live_rule = live.and_then(|l| to_live_rule(self, l));
                 self.put_rule(rule, tracking_id, live_rule.as_ref(), manage_tags)
                     .await
                     .map_err(aws_err)
@@ -155,17 +162,10 @@ impl Backend for Aws {
 
     async fn delete(&self, live: &LiveResource) -> Result<()> {
         match &live.resource {
-            Resource::Rule(rule) => {
-                let cluster = rule
-                    .targets
-                    .first()
-                    .map(|t| t.ecs.cluster_arn.clone())
-                    .unwrap_or_default();
-                let Some(l) = live_rule(self, &cluster, &rule.address()).await? else {
-                    return Ok(());
-                };
-                self.delete_rule(&l).await.map_err(aws_err)
-            }
+            Resource::Rule(_) => match to_live_rule(self, live) {
+                Some(l) => self.delete_rule(&l).await.map_err(aws_err),
+                None => Ok(()),
+            },
             Resource::Schedule(s) => self
                 .delete_schedule(&s.group, &s.name)
                 .await
