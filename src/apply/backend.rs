@@ -8,12 +8,10 @@ use crate::model::{Address, DesiredState};
 use crate::plan::Resource;
 use crate::plan::diff::LiveResource;
 
-/// What the planner and the executor need from AWS.
+/// What the executor needs from AWS (reading everything for a plan is
+/// `read_all`, a plain function: only `Aws` does it).
 #[allow(async_fn_in_trait)]
 pub trait Backend {
-    /// Every live resource relevant to this desired state: resources on its
-    /// cluster, plus same-named ones elsewhere. Also returns skip notes.
-    async fn read_all(&self, desired: &DesiredState) -> Result<(Vec<LiveResource>, Vec<String>)>;
     /// Re-reads one resource (None when absent).
     async fn read_one(&self, cluster_arn: &str, address: &Address) -> Result<Option<LiveResource>>;
     /// Creates or updates a resource.
@@ -124,10 +122,6 @@ fn to_live_rule(aws: &Aws, l: &LiveResource) -> Option<LiveRule> {
 }
 
 impl Backend for Aws {
-    async fn read_all(&self, desired: &DesiredState) -> Result<(Vec<LiveResource>, Vec<String>)> {
-        read_all(self, desired, &|_, _| {}).await
-    }
-
     async fn read_one(&self, cluster_arn: &str, address: &Address) -> Result<Option<LiveResource>> {
         match address {
             Address::Rule { .. } => Ok(live_rule(self, cluster_arn, address).await?.map(from_rule)),
