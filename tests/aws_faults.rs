@@ -97,7 +97,11 @@ async fn a_non_retryable_error_is_not_retried_and_names_what_was_written() {
         r.name = "faulty".into();
         r
     };
-    let err = aws.put_rule(&rule, "t1", None, true).await.unwrap_err();
+    let owner = ecsched::model::Owner {
+        tracking_id: "t1".to_string(),
+        plan_id: None,
+    };
+    let err = aws.put_rule(&rule, &owner, None).await.unwrap_err();
     assert_eq!(err.code(), Some("ValidationException"));
     assert_eq!(
         err.to_string(),
@@ -136,11 +140,11 @@ async fn endless_throttling_gives_up_after_max_attempts() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_rate_limit_spaces_requests() {
+async fn the_rate_limit_spaces_requests_of_each_operation() {
     let Some(em) = emulator() else { return };
-    let cluster = rules(&em, 12, 0).await;
+    let cluster = rules(&em, 30, 0).await;
     let opts = AwsOptions {
-        rate_limit_per_sec: 10.0,
+        rate_limit: Some(10.0),
         ..AwsOptions::default()
     };
     let aws = connect_via(&em, &em.endpoint, opts).await;
@@ -148,9 +152,20 @@ async fn the_rate_limit_spaces_requests() {
     let before = aws.api_calls();
     aws.read_rules(&cluster, &[], &[], &quiet).await.unwrap();
     let calls = aws.api_calls() - before;
-    // 1 ListRules + 1 ListRuleNamesByTarget + 2 × 12 reads, 10 of them in the initial burst.
-    assert_eq!(calls, 26);
-    let floor = (calls as f64 - 10.0) / 10.0;
+    // 1 ListRules + 1 ListRuleNamesByTarget + 30 ListTargetsByRule + 30 ListTagsForResource.
+    assert_eq!(calls, 62);
+    let stats = aws.op_stats();
+    let attempts = |op: &str| {
+        stats
+            .iter()
+            .find(|(name, _)| name == op)
+            .map_or(0, |(_, s)| s.attempts)
+    };
+    assert_eq!(attempts("events:ListTargetsByRule"), 30);
+    assert_eq!(attempts("events:ListTagsForResource"), 30);
+    // Each operation has its own bucket: 30 calls at 10/s after a burst of 10
+    // take at least 2 s (a lower bound only; the operations run side by side).
+    let floor = (30.0 - 10.0) / 10.0;
     let took = started.elapsed().as_secs_f64();
     assert!(
         took >= floor * 0.95,

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use aws_sdk_eventbridge::types as eb;
 use ecsched::aws::{Aws, AwsError, LiveRule};
 use ecsched::model::{
-    AwsVpc, CapacityProviderItem, ContainerOverride, EcsTarget, PlacementConstraint,
+    AwsVpc, CapacityProviderItem, ContainerOverride, EcsTarget, Owner, PlacementConstraint,
     PlacementStrategy, RetryPolicy, Rule, Schedule, State, Target, TaskOverrides, TypedValue,
 };
 
@@ -90,6 +90,14 @@ fn full_rule(em: &Emulator, name: &str, cluster: &str) -> Rule {
     }
 }
 
+/// Ownership tags as `apply` writes them.
+fn owner(tracking_id: &str) -> Owner {
+    Owner {
+        tracking_id: tracking_id.to_string(),
+        plan_id: Some("plan-1".to_string()),
+    }
+}
+
 async fn read(aws: &Aws, cluster: &str, name: &str) -> Option<LiveRule> {
     aws.read_rule(cluster, "default", name).await.unwrap()
 }
@@ -102,7 +110,7 @@ async fn put_rule_then_read_rule_round_trips_every_field() {
 
     let rule = full_rule(&em, "full", &cluster);
     assert_eq!(read(&aws, &cluster, "full").await, None);
-    aws.put_rule(&rule, "my-tracking", None, true)
+    aws.put_rule(&rule, &owner("my-tracking"), None)
         .await
         .unwrap();
     let live = read(&aws, &cluster, "full").await.expect("created");
@@ -126,7 +134,9 @@ async fn put_rule_then_read_rule_round_trips_every_field() {
             weight: 3,
         },
     ];
-    aws.put_rule(&cps, "my-tracking", None, true).await.unwrap();
+    aws.put_rule(&cps, &owner("my-tracking"), None)
+        .await
+        .unwrap();
     assert_eq!(
         read(&aws, &cluster, "cps").await.expect("created").rule,
         cps
@@ -139,7 +149,7 @@ async fn put_rule_then_read_rule_round_trips_every_field() {
     second.ecs.task_count = 1;
     second.ecs.overrides = TaskOverrides::default();
     multi.targets.push(second);
-    aws.put_rule(&multi, "my-tracking", None, true)
+    aws.put_rule(&multi, &owner("my-tracking"), None)
         .await
         .unwrap();
     multi.targets.sort_by(|a, b| a.id.cmp(&b.id));
@@ -160,7 +170,7 @@ async fn put_rule_updates_targets_and_tags_and_leaves_foreign_targets_alone() {
     let mut extra = rule.targets[0].clone();
     extra.id = "extra".into();
     rule.targets.push(extra);
-    aws.put_rule(&rule, "t1", None, true).await.unwrap();
+    aws.put_rule(&rule, &owner("t1"), None).await.unwrap();
     // Someone adds an SQS target and a tag of their own by hand.
     let queue = format!("arn:aws:sqs:ap-northeast-3:{}:q", em.account_id);
     events
@@ -185,7 +195,9 @@ async fn put_rule_updates_targets_and_tags_and_leaves_foreign_targets_alone() {
     next.schedule_expression = "cron(0 20 * * ? *)".into();
     next.state = State::Enabled;
     next.tags.remove("owner");
-    aws.put_rule(&next, "t1", Some(&live), true).await.unwrap();
+    aws.put_rule(&next, &owner("t1"), Some(&live))
+        .await
+        .unwrap();
     let after = read(&aws, &cluster, "upd").await.unwrap();
     assert_eq!(after.rule, next);
     assert_eq!(
@@ -196,14 +208,7 @@ async fn put_rule_updates_targets_and_tags_and_leaves_foreign_targets_alone() {
     assert_eq!(after.tracking_id.as_deref(), Some("t1"));
     assert_ne!(after.fingerprint, live.fingerprint);
 
-    // Without manage_tags, removed user tags stay.
-    let mut fewer = next.clone();
-    fewer.tags.clear();
-    aws.put_rule(&fewer, "t1", Some(&after), false)
-        .await
-        .unwrap();
-    let kept = read(&aws, &cluster, "upd").await.unwrap();
-    assert_eq!(kept.rule.tags, next.tags);
+    let kept = after;
 
     // delete_rule refuses while a foreign target is there …
     let err = aws.delete_rule(&kept).await.unwrap_err();
@@ -233,7 +238,7 @@ async fn put_rule_reports_a_failed_step_and_what_succeeded_before() {
     let mut rule = full_rule(&em, "bad-target", &cluster);
     // moto rejects only ARNs that are not ARNs at all.
     rule.targets[0].ecs.cluster_arn = "garbage".into();
-    let err = aws.put_rule(&rule, "t1", None, true).await.unwrap_err();
+    let err = aws.put_rule(&rule, &owner("t1"), None).await.unwrap_err();
     let text = err.to_string();
     assert!(
         text.starts_with("PutTargets for rule \"bad-target\" failed: ValidationException"),
@@ -279,9 +284,7 @@ async fn schedules_round_trip_through_create_read_update_delete() {
 
     let s = full_schedule(&em, "nightly-jobs", "report", &cluster);
     assert_eq!(
-        aws.read_schedule(&cluster, "nightly-jobs", "report")
-            .await
-            .unwrap(),
+        aws.read_schedule("nightly-jobs", "report").await.unwrap(),
         None
     );
     aws.put_schedule(&s, "my-tracking", false).await.unwrap();
@@ -349,7 +352,7 @@ async fn schedules_round_trip_through_create_read_update_delete() {
 
     // read_schedule agrees with read_schedules, fingerprint included.
     let one = aws
-        .read_schedule(&cluster, "nightly-jobs", "report")
+        .read_schedule("nightly-jobs", "report")
         .await
         .unwrap()
         .unwrap();
@@ -368,7 +371,7 @@ async fn schedules_round_trip_through_create_read_update_delete() {
         .await
         .unwrap();
     let after = aws
-        .read_schedule(&cluster, "nightly-jobs", "report")
+        .read_schedule("nightly-jobs", "report")
         .await
         .unwrap()
         .unwrap();
@@ -388,9 +391,7 @@ async fn schedules_round_trip_through_create_read_update_delete() {
     );
     aws.delete_schedule("nightly-jobs", "report").await.unwrap();
     assert_eq!(
-        aws.read_schedule(&cluster, "nightly-jobs", "report")
-            .await
-            .unwrap(),
+        aws.read_schedule("nightly-jobs", "report").await.unwrap(),
         None
     );
     aws.delete_schedule("nightly-jobs", "report").await.unwrap();

@@ -286,9 +286,10 @@ pub(crate) mod eb {
             .build()
     }
 
-    pub(crate) fn state(s: Option<&t::RuleState>) -> State {
+    /// A rule's state as its wire string (`DISABLED`, else enabled).
+    pub(crate) fn state_str(s: Option<&str>) -> State {
         match s {
-            Some(t::RuleState::Disabled) => State::Disabled,
+            Some("DISABLED") => State::Disabled,
             _ => State::Enabled,
         }
     }
@@ -402,7 +403,7 @@ pub(crate) mod sch {
             description: out.description().unwrap_or_default().to_string(),
             schedule_expression: out.schedule_expression().unwrap_or_default().to_string(),
             timezone: non_empty(out.schedule_expression_timezone())
-                .unwrap_or_else(|| "UTC".to_string()),
+                .unwrap_or_else(|| crate::model::defaults::TIMEZONE.to_string()),
             start_date: out.start_date().and_then(date_to_model),
             end_date: out.end_date().and_then(date_to_model),
             state: match out.state() {

@@ -11,7 +11,7 @@ use aws_sdk_ecs::types as t;
 
 use super::convert;
 use super::error::{AwsError, AwsResult};
-use super::gate::{Gate, Service};
+use super::gate::{Gate, Op};
 use super::live::TaskOutcome;
 use crate::model::EcsTarget;
 
@@ -41,7 +41,11 @@ impl Tasks {
             .client
             .describe_task_definition()
             .task_definition(task_definition);
-        match self.gate.run(Service::Ecs, req.send()).await {
+        match self
+            .gate
+            .call(Op::ecs("DescribeTaskDefinition"), || req.clone().send())
+            .await
+        {
             Ok(_) => Ok(true),
             Err(e)
                 if e.as_service_error()
@@ -102,10 +106,12 @@ impl Tasks {
             .set_placement_constraints(convert::ecs::constraints(&e.placement_constraints))
             .set_placement_strategy(convert::ecs::strategy(&e.placement_strategy))
             .set_reference_id(e.reference_id.clone().filter(|r| !r.is_empty()))
-            .started_by(STARTED_BY);
+            .started_by(STARTED_BY)
+            // Retries must not start the tasks twice.
+            .client_token(self.gate.idempotency_token());
         let out = self
             .gate
-            .run(Service::Ecs, req.send())
+            .call(Op::ecs("RunTask"), || req.clone().send())
             .await
             .map_err(|x| AwsError::api("RunTask", &res, x))?;
         let arns: Vec<String> = out
@@ -190,7 +196,7 @@ impl Tasks {
             .set_tasks(Some(arns.to_vec()));
         let out = self
             .gate
-            .run(Service::Ecs, req.send())
+            .call(Op::ecs("DescribeTasks"), || req.clone().send())
             .await
             .map_err(|e| AwsError::api("DescribeTasks", &res, e))?;
         let mut by_arn: HashMap<&str, &t::Task> = HashMap::new();
@@ -250,9 +256,13 @@ impl Tasks {
         let td = task.task_definition_arn().unwrap_or_default().to_string();
         if !cache.contains_key(&td) {
             let req = self.client.describe_task_definition().task_definition(&td);
-            let out = self.gate.run(Service::Ecs, req.send()).await.map_err(|e| {
-                AwsError::api("DescribeTaskDefinition", format!("task definition {td}"), e)
-            })?;
+            let out = self
+                .gate
+                .call(Op::ecs("DescribeTaskDefinition"), || req.clone().send())
+                .await
+                .map_err(|e| {
+                    AwsError::api("DescribeTaskDefinition", format!("task definition {td}"), e)
+                })?;
             let names = out
                 .task_definition()
                 .map(|d| {

@@ -1,33 +1,91 @@
 //! EventBridge rules and their targets: listing, reading, writing, deleting.
-//! Owns the read strategy (one listing per bus, then per-rule reads in parallel),
-//! the rule fingerprint, and the order of writes within a rule. Never passes
-//! `Limit` to ListTargetsByRule (moto loops forever on it; AWS caps rules at
-//! five targets anyway) and never touches targets that are not ours.
+//! Owns the two read strategies — a listing per bus (ListRules +
+//! ListRuleNamesByTarget) for everything on a cluster, or DescribeRule per named
+//! rule — which give the same record and the same fingerprint; then targets and
+//! tags per rule, in parallel. Owns the order of writes within a rule
+//! (PutRule → PutTargets → RemoveTargets → tags). Never passes `Limit` to
+//! ListTargetsByRule (moto loops forever on it; AWS caps rules at five targets
+//! anyway) and never touches targets that are not ours.
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
 use aws_sdk_eventbridge::Client;
+use aws_sdk_eventbridge::operation::describe_rule::DescribeRuleOutput;
 use aws_sdk_eventbridge::types as t;
 use tokio::task::JoinSet;
 
 use super::convert::{self, ReadTarget};
 use super::error::{AwsError, AwsResult};
 use super::fingerprint::{Fingerprint, sorted};
-use super::gate::{Gate, Service};
+use super::gate::{Gate, Op};
 use super::live::{LiveRule, LiveRules, SkippedRule};
 use super::paginate::PageTokens;
-use crate::model::{AccountContext, DEFAULT_EVENT_BUS, Rule, TRACKING_TAG, arn};
+use crate::model::{
+    AccountContext, DEFAULT_EVENT_BUS, Owner, PLAN_ID_TAG, Rule, TRACKING_TAG, arn,
+};
 
 /// AWS allows this many targets per rule.
 const MAX_TARGETS_PER_RULE: usize = 5;
 /// Page size of ListRules / ListRuleNamesByTarget (the API maximum).
 const PAGE_SIZE: i32 = 100;
 
+/// The rule itself, as ListRules and DescribeRule both report it (DescribeRule
+/// has more, e.g. CreatedBy, which is left out so that both reads fingerprint
+/// alike).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct RuleEntry {
+    name: String,
+    arn: Option<String>,
+    event_bus_name: Option<String>,
+    description: Option<String>,
+    schedule_expression: Option<String>,
+    event_pattern: Option<String>,
+    state: Option<String>,
+    role_arn: Option<String>,
+    managed_by: Option<String>,
+}
+
+impl RuleEntry {
+    fn from_listed(r: &t::Rule) -> RuleEntry {
+        RuleEntry {
+            name: r.name().unwrap_or_default().to_string(),
+            arn: r.arn().map(str::to_string),
+            event_bus_name: r.event_bus_name().map(str::to_string),
+            description: r.description().map(str::to_string),
+            schedule_expression: r.schedule_expression().map(str::to_string),
+            event_pattern: r.event_pattern().map(str::to_string),
+            state: r.state().map(|s| s.as_str().to_string()),
+            role_arn: r.role_arn().map(str::to_string),
+            managed_by: r.managed_by().map(str::to_string),
+        }
+    }
+
+    fn from_described(r: &DescribeRuleOutput) -> RuleEntry {
+        RuleEntry {
+            name: r.name().unwrap_or_default().to_string(),
+            arn: r.arn().map(str::to_string),
+            event_bus_name: r.event_bus_name().map(str::to_string),
+            description: r.description().map(str::to_string),
+            schedule_expression: r.schedule_expression().map(str::to_string),
+            event_pattern: r.event_pattern().map(str::to_string),
+            state: r.state().map(|s| s.as_str().to_string()),
+            role_arn: r.role_arn().map(str::to_string),
+            managed_by: r.managed_by().map(str::to_string),
+        }
+    }
+
+    fn is_scheduled(&self) -> bool {
+        self.schedule_expression
+            .as_deref()
+            .is_some_and(|s| !s.is_empty())
+    }
+}
+
 /// A rule as read from AWS, before conversion.
 #[derive(Debug)]
 pub(crate) struct RawRule {
-    entry: t::Rule,
+    entry: RuleEntry,
     arn: String,
     bus: String,
     targets: Vec<t::Target>,
@@ -48,6 +106,14 @@ fn resource(bus: &str, name: &str) -> String {
     } else {
         format!("rule \"{name}\" on event bus \"{bus}\"")
     }
+}
+
+fn not_found<E: aws_sdk_eventbridge::error::ProvideErrorMetadata>(
+    e: &aws_sdk_eventbridge::error::SdkError<E, aws_sdk_eventbridge::config::http::HttpResponse>,
+) -> bool {
+    e.as_service_error()
+        .and_then(aws_sdk_eventbridge::error::ProvideErrorMetadata::code)
+        == Some("ResourceNotFoundException")
 }
 
 impl Rules {
@@ -77,7 +143,7 @@ impl Rules {
                 .set_next_token(token.take());
             let page = self
                 .gate
-                .run(Service::Events, req.send())
+                .call(Op::events("ListRules"), || req.clone().send())
                 .await
                 .map_err(|e| AwsError::api("ListRules", format!("event bus \"{bus}\""), e))?;
             for r in page.rules() {
@@ -91,6 +157,20 @@ impl Rules {
             }
         }
         Ok(out)
+    }
+
+    /// DescribeRule; `None` when the rule does not exist.
+    async fn describe_rule(&self, bus: &str, name: &str) -> AwsResult<Option<RuleEntry>> {
+        let req = self.client.describe_rule().name(name).event_bus_name(bus);
+        match self
+            .gate
+            .call(Op::events("DescribeRule"), || req.clone().send())
+            .await
+        {
+            Ok(out) => Ok(Some(RuleEntry::from_described(&out))),
+            Err(e) if not_found(&e) => Ok(None),
+            Err(e) => Err(AwsError::api("DescribeRule", resource(bus, name), e)),
+        }
     }
 
     /// Names of the rules on `bus` with a target whose ARN is `target_arn`.
@@ -112,7 +192,7 @@ impl Rules {
                 .set_next_token(token.take());
             let page = self
                 .gate
-                .run(Service::Events, req.send())
+                .call(Op::events("ListRuleNamesByTarget"), || req.clone().send())
                 .await
                 .map_err(|e| {
                     AwsError::api(
@@ -148,14 +228,13 @@ impl Rules {
                 .rule(name)
                 .event_bus_name(bus)
                 .set_next_token(token.take());
-            let page = match self.gate.run(Service::Events, req.send()).await {
+            let page = match self
+                .gate
+                .call(Op::events("ListTargetsByRule"), || req.clone().send())
+                .await
+            {
                 Ok(p) => p,
-                Err(e)
-                    if e.as_service_error()
-                        .is_some_and(|s| s.is_resource_not_found_exception()) =>
-                {
-                    return Ok(None);
-                }
+                Err(e) if not_found(&e) => return Ok(None),
                 Err(e) => return Err(AwsError::api("ListTargetsByRule", resource(bus, name), e)),
             };
             for x in page.targets() {
@@ -174,27 +253,26 @@ impl Rules {
     /// Tags of a rule; `None` when the rule is gone.
     async fn list_tags(&self, rule_arn: &str, res: &str) -> AwsResult<Option<Vec<t::Tag>>> {
         let req = self.client.list_tags_for_resource().resource_arn(rule_arn);
-        match self.gate.run(Service::Events, req.send()).await {
+        match self
+            .gate
+            .call(Op::events("ListTagsForResource"), || req.clone().send())
+            .await
+        {
             Ok(out) => Ok(Some(out.tags().to_vec())),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_resource_not_found_exception()) =>
-            {
-                Ok(None)
-            }
+            Err(e) if not_found(&e) => Ok(None),
             Err(e) => Err(AwsError::api("ListTagsForResource", res, e)),
         }
     }
 
     /// Targets and tags of a listed rule, read concurrently; `None` when it is gone.
-    async fn read_details(&self, entry: t::Rule, bus: String) -> AwsResult<Option<RawRule>> {
-        let name = entry.name().unwrap_or_default().to_string();
+    async fn read_details(&self, entry: RuleEntry, bus: String) -> AwsResult<Option<RawRule>> {
         let rule_arn = entry
-            .arn()
-            .map_or_else(|| arn::rule(&name, &bus, &self.ctx), str::to_string);
-        let res = resource(&bus, &name);
+            .arn
+            .clone()
+            .unwrap_or_else(|| arn::rule(&entry.name, &bus, &self.ctx));
+        let res = resource(&bus, &entry.name);
         let (targets, tags) = tokio::try_join!(
-            self.list_targets(&bus, &name),
+            self.list_targets(&bus, &entry.name),
             self.list_tags(&rule_arn, &res)
         )?;
         Ok(match (targets, tags) {
@@ -209,8 +287,31 @@ impl Rules {
         })
     }
 
+    /// DescribeRule, targets and tags of a named rule, all three at once (a
+    /// missing rule answers each with "not found"); `None` when it is absent.
+    async fn read_named(&self, bus: String, name: String) -> AwsResult<Option<RawRule>> {
+        let rule_arn = arn::rule(&name, &bus, &self.ctx);
+        let res = resource(&bus, &name);
+        let (entry, targets, tags) = tokio::try_join!(
+            self.describe_rule(&bus, &name),
+            self.list_targets(&bus, &name),
+            self.list_tags(&rule_arn, &res)
+        )?;
+        Ok(match (entry, targets, tags) {
+            (Some(entry), Some(targets), Some(tags)) => Some(RawRule {
+                arn: entry.arn.clone().unwrap_or(rule_arn),
+                entry,
+                bus,
+                targets,
+                tags,
+            }),
+            _ => None,
+        })
+    }
+
     // ---- reads ------------------------------------------------------------------------
 
+    /// Everything on the cluster (listing per bus) plus the named rules.
     pub(crate) async fn read_rules(
         &self,
         cluster_arn: &str,
@@ -227,17 +328,17 @@ impl Rules {
         let wanted: HashSet<&str> = names.iter().map(String::as_str).collect();
 
         let mut skipped = Vec::new();
-        let mut jobs: Vec<(t::Rule, String, bool)> = Vec::new();
+        let mut jobs: Vec<(RuleEntry, String, bool)> = Vec::new();
         for bus in bus_list {
             let (entries, ours) = tokio::try_join!(
                 self.list_rules(bus, None),
                 self.rule_names_by_target(bus, cluster_arn)
             )?;
             for entry in entries {
-                let name = entry.name().unwrap_or_default().to_string();
+                let entry = RuleEntry::from_listed(&entry);
+                let name = entry.name.clone();
                 let named = wanted.contains(name.as_str());
-                let scheduled = entry.schedule_expression().is_some_and(|s| !s.is_empty());
-                if !named && !scheduled {
+                if !named && !entry.is_scheduled() {
                     skipped.push(SkippedRule {
                         name,
                         reason: "event-pattern rule (ecsched manages scheduled rules only)"
@@ -260,7 +361,7 @@ impl Rules {
         for (entry, bus, named) in jobs {
             let me = self.clone();
             set.spawn(async move {
-                let name = entry.name().unwrap_or_default().to_string();
+                let name = entry.name.clone();
                 me.read_details(entry, bus)
                     .await
                     .map(|raw| (name, named, raw))
@@ -274,9 +375,7 @@ impl Rules {
             done += 1;
             progress(done, total);
             let Some(raw) = raw else {
-                if named {
-                    // Absent, as for `read_rule`.
-                } else {
+                if !named {
                     skipped.push(SkippedRule {
                         name,
                         reason: "deleted while being read".to_string(),
@@ -313,17 +412,49 @@ impl Rules {
         Ok(LiveRules { rules, skipped })
     }
 
+    /// Exactly the named rules (`(bus, name)`), in parallel, without listing:
+    /// DescribeRule + ListTargetsByRule + ListTagsForResource each (the cheapest
+    /// read of one rule). Absent rules are simply missing from the result.
+    pub(crate) async fn read_named_rules(
+        &self,
+        cluster_arn: &str,
+        names: &[(String, String)],
+        progress: &(dyn Fn(usize, usize) + Sync),
+    ) -> AwsResult<Vec<LiveRule>> {
+        let total = names.len();
+        progress(0, total);
+        let mut set = JoinSet::new();
+        for (bus, name) in names {
+            let me = self.clone();
+            let (bus, name) = (bus.clone(), name.clone());
+            set.spawn(async move { me.read_named(bus, name).await });
+        }
+        let mut rules = Vec::new();
+        let mut done = 0;
+        while let Some(joined) = set.join_next().await {
+            let raw =
+                joined.map_err(|e| AwsError::Runtime(format!("reading rules stopped: {e}")))??;
+            done += 1;
+            progress(done, total);
+            if let Some(raw) = raw {
+                rules.push(live_rule(raw, cluster_arn));
+            }
+        }
+        rules.sort_by(|a, b| {
+            (&a.rule.event_bus, &a.rule.name).cmp(&(&b.rule.event_bus, &b.rule.name))
+        });
+        Ok(rules)
+    }
+
+    /// One rule, exactly as `read_rules` reads it (same record, same
+    /// fingerprint). `None` when it does not exist.
     pub(crate) async fn read_rule(
         &self,
         cluster_arn: &str,
         bus: &str,
         name: &str,
     ) -> AwsResult<Option<LiveRule>> {
-        let entries = self.list_rules(bus, Some(name)).await?;
-        let Some(entry) = entries.into_iter().find(|r| r.name() == Some(name)) else {
-            return Ok(None);
-        };
-        let raw = self.read_details(entry, bus.to_string()).await?;
+        let raw = self.read_named(bus.to_string(), name.to_string()).await?;
         Ok(raw.map(|raw| live_rule(raw, cluster_arn)))
     }
 
@@ -338,14 +469,13 @@ impl Rules {
             .rule(name)
             .event_bus_name(bus)
             .set_ids(Some(ids));
-        let out = match self.gate.run(Service::Events, req.send()).await {
+        let out = match self
+            .gate
+            .call(Op::events("RemoveTargets"), || req.clone().send())
+            .await
+        {
             Ok(out) => out,
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_resource_not_found_exception()) =>
-            {
-                return Ok(false);
-            }
+            Err(e) if not_found(&e) => return Ok(false),
             Err(e) => return Err(AwsError::api("RemoveTargets", &res, e)),
         };
         if out.failed_entry_count() > 0 {
@@ -363,19 +493,19 @@ impl Rules {
         Ok(true)
     }
 
+    /// Writes a rule so that it reads back as `rule` with `owner`'s tags, writing
+    /// only what differs from `live` (PutRule replaces the whole rule: it is sent
+    /// only when the rule itself differs).
     pub(crate) async fn put_rule(
         &self,
         rule: &Rule,
-        tracking_id: &str,
+        owner: &Owner,
         live: Option<&LiveRule>,
-        manage_tags: bool,
     ) -> AwsResult<()> {
         let (bus, name) = (rule.event_bus.as_str(), rule.name.as_str());
         let res = resource(bus, name);
         let mut done: Vec<String> = Vec::new();
 
-        // Only what differs is written: adopting an identical rule (tag only)
-        // must not rewrite it (PutRule clears fields ecsched does not model).
         let rule_unchanged = live.is_some_and(|l| {
             l.rule.description == rule.description
                 && l.rule.schedule_expression == rule.schedule_expression
@@ -396,7 +526,7 @@ impl Rules {
                 .state(convert::eb::state_from_model(rule.state));
             let out = self
                 .gate
-                .run(Service::Events, req.send())
+                .call(Op::events("PutRule"), || req.clone().send())
                 .await
                 .map_err(|e| AwsError::api("PutRule", &res, e))?;
             done.push("PutRule".to_string());
@@ -450,7 +580,7 @@ impl Rules {
                 .set_targets(Some(targets));
             let out = self
                 .gate
-                .run(Service::Events, req.send())
+                .call(Op::events("PutTargets"), || req.clone().send())
                 .await
                 .map_err(|e| AwsError::api("PutTargets", &res, e).after(&res, &done))?;
             if out.failed_entry_count() > 0 {
@@ -475,14 +605,22 @@ impl Rules {
             done.push("RemoveTargets".to_string());
         }
 
-        // 3. Tags: user tags plus the tracking tag, only when something differs.
+        // 3. Tags: user tags plus ours, only when something differs; then the
+        //    user tags the rule no longer declares are removed.
         let mut wanted: BTreeMap<String, String> = rule.tags.clone();
         wanted.remove(TRACKING_TAG);
-        wanted.insert(TRACKING_TAG.to_string(), tracking_id.to_string());
+        wanted.remove(PLAN_ID_TAG);
+        wanted.insert(TRACKING_TAG.to_string(), owner.tracking_id.clone());
+        if let Some(id) = &owner.plan_id {
+            wanted.insert(PLAN_ID_TAG.to_string(), id.clone());
+        }
         let current: Option<BTreeMap<String, String>> = live.map(|l| {
             let mut m = l.rule.tags.clone();
             if let Some(id) = &l.tracking_id {
                 m.insert(TRACKING_TAG.to_string(), id.clone());
+            }
+            if let Some(id) = &l.plan_id {
+                m.insert(PLAN_ID_TAG.to_string(), id.clone());
             }
             m
         });
@@ -508,17 +646,17 @@ impl Rules {
                 .resource_arn(&rule_arn)
                 .set_tags(Some(tags));
             self.gate
-                .run(Service::Events, req.send())
+                .call(Op::events("TagResource"), || req.clone().send())
                 .await
                 .map_err(|e| AwsError::api("TagResource", &res, e).after(&res, &done))?;
             done.push("TagResource".to_string());
         }
-        if manage_tags && let Some(l) = live {
+        if let Some(l) = live {
             let removed: Vec<String> = l
                 .rule
                 .tags
                 .keys()
-                .filter(|k| k.as_str() != TRACKING_TAG && !rule.tags.contains_key(k.as_str()))
+                .filter(|k| !rule.tags.contains_key(k.as_str()))
                 .cloned()
                 .collect();
             if !removed.is_empty() {
@@ -528,7 +666,7 @@ impl Rules {
                     .resource_arn(&rule_arn)
                     .set_tag_keys(Some(removed));
                 self.gate
-                    .run(Service::Events, req.send())
+                    .call(Op::events("UntagResource"), || req.clone().send())
                     .await
                     .map_err(|e| AwsError::api("UntagResource", &res, e).after(&res, &done))?;
             }
@@ -554,14 +692,13 @@ impl Rules {
             done.push("RemoveTargets".to_string());
         }
         let req = self.client.delete_rule().name(name).event_bus_name(bus);
-        match self.gate.run(Service::Events, req.send()).await {
+        match self
+            .gate
+            .call(Op::events("DeleteRule"), || req.clone().send())
+            .await
+        {
             Ok(_) => Ok(()),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_resource_not_found_exception()) =>
-            {
-                Ok(())
-            }
+            Err(e) if not_found(&e) => Ok(()),
             Err(e) => Err(AwsError::api("DeleteRule", &res, e).after(&res, &done)),
         }
     }
@@ -634,33 +771,36 @@ fn live_rule(raw: RawRule, cluster_arn: &str) -> LiveRule {
             ReadTarget::Foreign(desc) => foreign_targets.push(desc),
         }
     }
-    let tracking_id = tags
-        .iter()
-        .find(|tag| tag.key() == TRACKING_TAG)
-        .map(|tag| tag.value().to_string());
+    let tag = |key: &str| {
+        tags.iter()
+            .find(|tag| tag.key() == key)
+            .map(|tag| tag.value().to_string())
+    };
+    let tracking_id = tag(TRACKING_TAG);
+    let plan_id = tag(PLAN_ID_TAG);
     let user_tags: BTreeMap<String, String> = tags
         .iter()
-        .filter(|tag| tag.key() != TRACKING_TAG)
+        .filter(|tag| tag.key() != TRACKING_TAG && tag.key() != PLAN_ID_TAG)
         .map(|tag| (tag.key().to_string(), tag.value().to_string()))
         .collect();
-    let name = entry.name().unwrap_or_default().to_string();
     let event_bus = entry
-        .event_bus_name()
+        .event_bus_name
+        .clone()
         .filter(|b| !b.is_empty())
-        .unwrap_or(&bus)
-        .to_string();
+        .unwrap_or(bus);
     LiveRule {
         arn,
         rule: Rule {
-            name,
+            name: entry.name.clone(),
             event_bus,
-            description: entry.description().unwrap_or_default().to_string(),
-            schedule_expression: entry.schedule_expression().unwrap_or_default().to_string(),
-            state: convert::eb::state(entry.state()),
+            description: entry.description.clone().unwrap_or_default(),
+            schedule_expression: entry.schedule_expression.clone().unwrap_or_default(),
+            state: convert::eb::state_str(entry.state.as_deref()),
             tags: user_tags,
             targets: ours,
         },
         tracking_id,
+        plan_id,
         foreign_targets,
         fingerprint: f.finish(),
     }
@@ -669,7 +809,6 @@ fn live_rule(raw: RawRule, cluster_arn: &str) -> LiveRule {
 #[cfg(test)]
 mod tests {
     use std::sync::Mutex;
-    use std::time::Duration;
 
     use aws_sdk_eventbridge::operation::list_rule_names_by_target::ListRuleNamesByTargetOutput;
     use aws_sdk_eventbridge::operation::list_rules::ListRulesOutput;
@@ -680,7 +819,6 @@ mod tests {
     use aws_smithy_mocks::{RuleMode, mock, mock_client};
 
     use super::*;
-    use crate::aws::sdk::retry_config;
     use crate::model::{EcsTarget, RetryPolicy, State, Target};
 
     const CLUSTER: &str = "arn:aws:ecs:ap-northeast-3:123456789012:cluster/c1";
@@ -695,6 +833,25 @@ mod tests {
 
     fn rules(client: Client) -> Rules {
         Rules::new(client, Arc::new(Gate::unlimited()), ctx())
+    }
+
+    fn rules_with_attempts(client: Client, max_attempts: u32) -> Rules {
+        let gate = Gate::new(
+            crate::aws::gate::GateOptions {
+                concurrency: 8,
+                rate_cap: Some(0.0),
+                max_attempts,
+            },
+            "ap-northeast-3",
+        );
+        Rules::new(client, Arc::new(gate), ctx())
+    }
+
+    fn owner() -> Owner {
+        Owner {
+            tracking_id: "c1".into(),
+            plan_id: Some("p1".into()),
+        }
     }
 
     fn ecs_target(id: &str, cluster: &str) -> t::Target {
@@ -782,8 +939,8 @@ mod tests {
         );
     }
 
-    #[tokio::test]
-    async fn throttling_is_retried_with_the_standard_policy() {
+    #[tokio::test(start_paused = true)]
+    async fn throttling_and_5xx_are_retried_by_the_gate() {
         let throttled = r#"{"__type":"ThrottlingException","message":"Rate exceeded"}"#;
         let flaky = mock!(Client::list_rules)
             .sequence()
@@ -797,8 +954,11 @@ mod tests {
             })
             .build();
         let client = mock_client!(aws_sdk_eventbridge, RuleMode::Sequential, [&flaky], |b| b
-            .retry_config(retry_config(8).with_initial_backoff(Duration::from_millis(1))));
-        let all = rules(client).list_rules("default", None).await.unwrap();
+            .retry_config(crate::aws::sdk::retry_config()));
+        let all = rules_with_attempts(client, 8)
+            .list_rules("default", None)
+            .await
+            .unwrap();
         assert_eq!(all.len(), 1);
         assert_eq!(flaky.num_calls(), 4);
 
@@ -809,13 +969,97 @@ mod tests {
             .repeatedly()
             .build();
         let client = mock_client!(aws_sdk_eventbridge, RuleMode::Sequential, [&always], |b| b
-            .retry_config(retry_config(3).with_initial_backoff(Duration::from_millis(1))));
-        let err = rules(client).list_rules("default", None).await.unwrap_err();
+            .retry_config(crate::aws::sdk::retry_config()));
+        let err = rules_with_attempts(client, 3)
+            .list_rules("default", None)
+            .await
+            .unwrap_err();
         assert_eq!(always.num_calls(), 3);
         assert_eq!(err.code(), Some("ThrottlingException"));
         assert_eq!(
             err.to_string(),
             "ListRules for event bus \"default\" failed: ThrottlingException: Rate exceeded"
+        );
+
+        // A validation error is not retried.
+        let invalid = r#"{"__type":"ValidationException","message":"bad"}"#;
+        let once = mock!(Client::list_rules)
+            .sequence()
+            .http_status(400, Some(invalid.to_string()))
+            .repeatedly()
+            .build();
+        let client = mock_client!(aws_sdk_eventbridge, RuleMode::Sequential, [&once], |b| b
+            .retry_config(crate::aws::sdk::retry_config()));
+        let err = rules_with_attempts(client, 8)
+            .list_rules("default", None)
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), Some("ValidationException"));
+        assert_eq!(once.num_calls(), 1);
+    }
+
+    #[tokio::test]
+    async fn describe_and_listing_give_the_same_record_and_fingerprint() {
+        let listed = entry("nightly", Some("cron(0 10 * * ? *)"));
+        let list = mock!(Client::list_rules).then_output({
+            let listed = listed.clone();
+            move || ListRulesOutput::builder().rules(listed.clone()).build()
+        });
+        let by_target = mock!(Client::list_rule_names_by_target).then_output(|| {
+            ListRuleNamesByTargetOutput::builder()
+                .rule_names("nightly")
+                .build()
+        });
+        let describe = mock!(Client::describe_rule).then_output(|| {
+            aws_sdk_eventbridge::operation::describe_rule::DescribeRuleOutput::builder()
+                .name("nightly")
+                .arn("arn:aws:events:ap-northeast-3:123456789012:rule/nightly")
+                .schedule_expression("cron(0 10 * * ? *)")
+                .state(t::RuleState::Enabled)
+                .event_bus_name("default")
+                .created_by("123456789012")
+                .build()
+        });
+        let targets = mock!(Client::list_targets_by_rule).then_output(|| {
+            ListTargetsByRuleOutput::builder()
+                .targets(ecs_target("nightly", CLUSTER))
+                .build()
+        });
+        let tags = mock!(Client::list_tags_for_resource).then_output(|| {
+            ListTagsForResourceOutput::builder()
+                .tags(
+                    t::Tag::builder()
+                        .key(TRACKING_TAG)
+                        .value("c1")
+                        .build()
+                        .unwrap(),
+                )
+                .tags(
+                    t::Tag::builder()
+                        .key(PLAN_ID_TAG)
+                        .value("p0")
+                        .build()
+                        .unwrap(),
+                )
+                .build()
+        });
+        let client = mock_client!(
+            aws_sdk_eventbridge,
+            RuleMode::MatchAny,
+            [&list, &by_target, &describe, &targets, &tags]
+        );
+        let r = rules(client);
+        let listed = r.read_rules(CLUSTER, &[], &[], &|_, _| {}).await.unwrap();
+        let named = r
+            .read_named_rules(CLUSTER, &[("default".into(), "nightly".into())], &|_, _| {})
+            .await
+            .unwrap();
+        assert_eq!(listed.rules, named);
+        assert_eq!(describe.num_calls(), 1);
+        assert_eq!(named[0].plan_id.as_deref(), Some("p0"));
+        assert!(
+            named[0].rule.tags.is_empty(),
+            "ownership tags are not user tags"
         );
     }
 
@@ -970,7 +1214,7 @@ mod tests {
             [&put, &targets, &tag]
         );
         let err = rules(client)
-            .put_rule(&model_rule(), "c1", None, true)
+            .put_rule(&model_rule(), &owner(), None)
             .await
             .unwrap_err();
         assert_eq!(
@@ -1015,11 +1259,12 @@ mod tests {
             rule: live_rule,
             arn: "arn:aws:events:ap-northeast-3:123456789012:rule/nightly".into(),
             tracking_id: Some("c1".into()),
+            plan_id: Some("p1".into()),
             foreign_targets: vec!["q (arn:aws:sqs:ap-northeast-3:123456789012:q)".into()],
             fingerprint: String::new(),
         };
         rules(client)
-            .put_rule(&desired, "c1", Some(&live), true)
+            .put_rule(&desired, &owner(), Some(&live))
             .await
             .unwrap();
         assert_eq!(
@@ -1045,7 +1290,7 @@ mod tests {
                 .build()
                 .unwrap();
             RawRule {
-                entry: entry("r", Some("rate(1 hour)")),
+                entry: RuleEntry::from_listed(&entry("r", Some("rate(1 hour)"))),
                 arn: "arn".into(),
                 bus: "default".into(),
                 targets: vec![
@@ -1072,6 +1317,7 @@ mod tests {
             rule: model_rule(),
             arn: String::new(),
             tracking_id: None,
+            plan_id: None,
             foreign_targets: vec!["q (arn:aws:sqs:ap-northeast-3:123456789012:q)".into()],
             fingerprint: String::new(),
         };

@@ -14,13 +14,16 @@ pub struct LiveRule {
     pub arn: String,
     /// Value of the `ecschedule:tracking-id` tag.
     pub tracking_id: Option<String>,
+    /// Value of the `ecsched:plan-id` tag: the plan that wrote the rule last.
+    pub plan_id: Option<String>,
     /// `"<id> (<arn>)"` of every other target, which ecsched never touches: targets
     /// that are not ECS on this cluster, and ECS targets on this cluster it cannot
     /// represent (`"<id> (<arn>; <reason>)"`, e.g. an Input that is not a task
     /// override, or an InputTransformer).
     pub foreign_targets: Vec<String>,
-    /// Hex SHA-256 over the complete raw read: the ListRules entry with every
-    /// field, every target, every tag. Any change anywhere changes it.
+    /// Hex SHA-256 over the complete raw read: the rule's own fields (as both
+    /// ListRules and DescribeRule report them), every target, every tag. Any
+    /// change anywhere changes it.
     pub fingerprint: String,
 }
 

@@ -7,6 +7,7 @@
 //! API, then per-resource reads in parallel. It never decides *what* to change:
 //! that is the planner's job.
 
+mod backend;
 mod convert;
 mod ecs;
 pub mod error;
@@ -24,34 +25,46 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 pub use error::{AwsError, AwsResult};
+pub use gate::OpStats;
 pub use live::{LiveRule, LiveRules, LiveSchedule, LiveSchedules, SkippedRule, TaskOutcome};
-pub use remote::AwsRemote;
-pub use sdk::TEST_ACCOUNT_ENV;
+pub use remote::{AwsRemote, LazyRemote};
 
-use crate::model::{AccountContext, EcsTarget, Rule, Schedule, arn};
-use gate::{Gate, Service};
+use crate::model::{AccountContext, EcsTarget, Owner, Rule, Schedule, arn};
+use gate::{Gate, GateOptions, Op};
 
 /// How ecsched talks to AWS.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AwsOptions {
     /// `--region` or the config's `region:`; `None` falls back to the SDK chain.
     pub region: Option<String>,
-    /// API calls in flight at most, all services together.
+    /// API calls in flight at most, all operations together. Sized so that
+    /// latency × rate is covered for several APIs at once (a 100 ms API at
+    /// 50 requests/s needs 5 in flight).
     pub concurrency: usize,
-    /// Requests per second per service (EventBridge's control-plane quota is
-    /// about 50/s per account and region; the default stays well under it).
-    pub rate_limit_per_sec: f64,
-    /// Attempts per call, the first included (standard retry mode).
+    /// Cap on every operation's request rate (requests/s); `None`: each
+    /// operation starts at its published quota. 0 disables client-side limits.
+    pub rate_limit: Option<f64>,
+    /// Attempts per call, the first included (throttling, 5xx, timeouts and
+    /// dropped connections are retried).
     pub max_attempts: u32,
+    /// **Test only.** Every request carries `x-moto-account-id: <value>`, so
+    /// that each test against the moto emulator works in an account of its own.
+    pub test_account: Option<String>,
+    /// Endpoint for every service (tests; `AWS_ENDPOINT_URL` does the same
+    /// through the SDK's own configuration). With `test_account`, fixed fake
+    /// credentials are used.
+    pub endpoint: Option<String>,
 }
 
 impl Default for AwsOptions {
     fn default() -> Self {
         AwsOptions {
             region: None,
-            concurrency: 8,
-            rate_limit_per_sec: 25.0,
+            concurrency: 32,
+            rate_limit: None,
             max_attempts: 8,
+            test_account: None,
+            endpoint: None,
         }
     }
 }
@@ -61,6 +74,7 @@ impl Default for AwsOptions {
 pub struct Aws {
     ctx: AccountContext,
     calls: Arc<AtomicU64>,
+    gate: Arc<Gate>,
     rules: eventbridge::Rules,
     schedules: scheduler::Schedules,
     tasks: ecs::Tasks,
@@ -72,30 +86,27 @@ impl Aws {
     /// IMDS, `AWS_ENDPOINT_URL`) and learns the account and partition from STS
     /// `GetCallerIdentity`. The region is `opts.region`, else the SDK chain; with
     /// neither, the error names `--region`, `region:`, `AWS_REGION` and the profile.
-    ///
-    /// Test only: when `ECSCHED_TEST_ACCOUNT_ID` is set, every request carries
-    /// `x-moto-account-id: <value>` (per-test accounts on the moto emulator).
     pub async fn connect(opts: &AwsOptions) -> AwsResult<Aws> {
-        let test_account = std::env::var(TEST_ACCOUNT_ENV)
-            .ok()
-            .filter(|a| !a.is_empty());
-        Aws::connect_with(opts, None, test_account.as_deref()).await
-    }
-
-    /// [`Aws::connect`] with the endpoint and the emulator account given
-    /// explicitly instead of through the environment (tests). With both set, fixed
-    /// fake credentials are used.
-    pub async fn connect_with(
-        opts: &AwsOptions,
-        endpoint: Option<&str>,
-        test_account: Option<&str>,
-    ) -> AwsResult<Aws> {
         let calls = Arc::new(AtomicU64::new(0));
-        let clients = sdk::load(opts, endpoint, test_account, calls.clone()).await?;
-        let gate = Arc::new(Gate::new(opts.concurrency, opts.rate_limit_per_sec));
+        let clients = sdk::load(
+            opts,
+            opts.endpoint.as_deref(),
+            opts.test_account.as_deref(),
+            calls.clone(),
+        )
+        .await?;
         let region = clients.region().unwrap_or_default().to_string();
+        let gate = Arc::new(Gate::new(
+            GateOptions {
+                concurrency: opts.concurrency,
+                rate_cap: opts.rate_limit,
+                max_attempts: opts.max_attempts,
+            },
+            &region,
+        ));
+        let req = clients.sts.get_caller_identity();
         let identity = gate
-            .run(Service::Other, clients.sts.get_caller_identity().send())
+            .call(Op::sts("GetCallerIdentity"), || req.clone().send())
             .await
             .map_err(|e| AwsError::api("GetCallerIdentity", "the configured credentials", e))?;
         let account_id = identity
@@ -129,10 +140,26 @@ impl Aws {
                 ctx.clone(),
             ),
             tasks: ecs::Tasks::new(clients.ecs.clone(), gate.clone()),
-            remote: AwsRemote::new(&clients, gate),
+            remote: AwsRemote::new(&clients, gate.clone()),
+            gate,
             ctx,
             calls,
         })
+    }
+
+    /// [`Aws::connect`] with the endpoint and the emulator account given
+    /// explicitly (tests).
+    pub async fn connect_with(
+        opts: &AwsOptions,
+        endpoint: Option<&str>,
+        test_account: Option<&str>,
+    ) -> AwsResult<Aws> {
+        let opts = AwsOptions {
+            endpoint: endpoint.map(str::to_string),
+            test_account: test_account.map(str::to_string),
+            ..opts.clone()
+        };
+        Aws::connect(&opts).await
     }
 
     /// Account, partition and region of this connection.
@@ -143,6 +170,16 @@ impl Aws {
     /// Requests sent so far (every attempt counts, STS included).
     pub fn api_calls(&self) -> u64 {
         self.calls.load(Ordering::Relaxed)
+    }
+
+    /// Attempts, throttles and transient failures per API operation so far
+    /// (`service:Operation`), sorted.
+    pub fn op_stats(&self) -> Vec<(String, OpStats)> {
+        self.gate
+            .stats()
+            .into_iter()
+            .map(|(op, s)| (op.to_string(), s))
+            .collect()
     }
 
     /// S3 and SSM reads for config templates (`config::plugin::RemoteSource`).
@@ -169,8 +206,8 @@ impl Aws {
             .await
     }
 
-    /// Re-reads one rule exactly as `read_rules` does (same APIs, same
-    /// fingerprint). `None` when it does not exist.
+    /// One rule as `read_rules` reads it (same record, same fingerprint), with
+    /// DescribeRule instead of a listing. `None` when it does not exist.
     pub async fn read_rule(
         &self,
         cluster_arn: &str,
@@ -182,19 +219,16 @@ impl Aws {
 
     /// Writes a rule: `PutRule`, `PutTargets` (all targets, one call),
     /// `RemoveTargets` for our ECS targets the rule no longer declares, then
-    /// `TagResource` (user tags + tracking tag) and, with `manage_tags`,
-    /// `UntagResource` for removed user tags. A failure names the steps that
-    /// had already succeeded.
+    /// `TagResource` (user tags + `owner`'s tags) and `UntagResource` for user
+    /// tags the rule no longer has; each only when it differs from `live`. A
+    /// failure names the steps that had already succeeded.
     pub async fn put_rule(
         &self,
         rule: &Rule,
-        tracking_id: &str,
+        owner: &Owner,
         live: Option<&LiveRule>,
-        manage_tags: bool,
     ) -> AwsResult<()> {
-        self.rules
-            .put_rule(rule, tracking_id, live, manage_tags)
-            .await
+        self.rules.put_rule(rule, owner, live).await
     }
 
     /// `RemoveTargets` (our targets) then `DeleteRule`; refused when the rule
@@ -221,13 +255,8 @@ impl Aws {
     }
 
     /// Re-reads one schedule (and its group's tags) as `read_schedules` does.
-    pub async fn read_schedule(
-        &self,
-        cluster_arn: &str,
-        group: &str,
-        name: &str,
-    ) -> AwsResult<Option<LiveSchedule>> {
-        self.schedules.read_schedule(cluster_arn, group, name).await
+    pub async fn read_schedule(&self, group: &str, name: &str) -> AwsResult<Option<LiveSchedule>> {
+        self.schedules.read_schedule(group, name).await
     }
 
     /// Creates the schedule's group when missing (tagged with the tracking tag;

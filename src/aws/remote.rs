@@ -11,7 +11,7 @@ use aws_sdk_ssm::types::ParameterType;
 use tokio::runtime::{Handle, RuntimeFlavor};
 
 use super::error::AwsError;
-use super::gate::{Gate, Service};
+use super::gate::{Gate, Op};
 use super::sdk::Clients;
 use crate::config::plugin::{RemoteSource, SsmParameter, SsmParameterKind};
 
@@ -75,7 +75,11 @@ impl AwsRemote {
         }
         let home = self.clients.region().unwrap_or_default().to_string();
         let req = self.clients.s3.head_bucket().bucket(bucket);
-        let region = match self.gate.run(Service::Other, req.send()).await {
+        let region = match self
+            .gate
+            .call(Op::s3("HeadBucket"), || req.clone().send())
+            .await
+        {
             Ok(out) => out
                 .bucket_region()
                 .filter(|r| !r.is_empty())
@@ -123,10 +127,9 @@ impl AwsRemote {
         let res = format!("s3://{bucket}/{key}");
         let out = self
             .gate
-            .run(
-                Service::Other,
-                s3.get_object().bucket(bucket).key(key).send(),
-            )
+            .call(Op::s3("GetObject"), || {
+                s3.get_object().bucket(bucket).key(key).send()
+            })
             .await
             .map_err(|e| AwsError::api("GetObject", &res, e))?;
         let body = out.body.collect().await.map_err(|e| {
@@ -147,7 +150,7 @@ impl AwsRemote {
             .with_decryption(true);
         let out = self
             .gate
-            .run(Service::Other, req.send())
+            .call(Op::ssm("GetParameter"), || req.clone().send())
             .await
             .map_err(|e| AwsError::api("GetParameter", &res, e))?;
         let p = out.parameter().ok_or_else(|| AwsError::MissingField {
@@ -181,5 +184,54 @@ impl RemoteSource for AwsRemote {
     fn ssm_get_parameter(&self, name: &str) -> Result<SsmParameter, String> {
         self.block_on(self.get_parameter(name))?
             .map_err(|e| e.to_string())
+    }
+}
+
+/// A [`RemoteSource`] that connects to AWS on first use, so that only configs
+/// that read a tfstate from S3 or call `ssm` pay for a connection (made before
+/// the config's own region is known: the options' region, else the SDK chain's).
+pub struct LazyRemote {
+    options: super::AwsOptions,
+    cell: std::sync::OnceLock<Result<AwsRemote, String>>,
+}
+
+impl LazyRemote {
+    pub fn new(options: super::AwsOptions) -> LazyRemote {
+        LazyRemote {
+            options,
+            cell: std::sync::OnceLock::new(),
+        }
+    }
+
+    fn get(&self) -> Result<&AwsRemote, String> {
+        self.cell
+            .get_or_init(|| {
+                let connect = async {
+                    super::Aws::connect(&self.options)
+                        .await
+                        .map(|a| a.remote_source())
+                        .map_err(|e| e.to_string())
+                };
+                match Handle::try_current() {
+                    Ok(h) if h.runtime_flavor() == RuntimeFlavor::MultiThread => {
+                        tokio::task::block_in_place(|| h.block_on(connect))
+                    }
+                    _ => Err(
+                        "reading S3/SSM for templates needs tokio's multi-thread runtime"
+                            .to_string(),
+                    ),
+                }
+            })
+            .as_ref()
+            .map_err(Clone::clone)
+    }
+}
+
+impl RemoteSource for LazyRemote {
+    fn s3_get_object(&self, bucket: &str, key: &str) -> Result<Vec<u8>, String> {
+        self.get()?.s3_get_object(bucket, key)
+    }
+    fn ssm_get_parameter(&self, name: &str) -> Result<SsmParameter, String> {
+        self.get()?.ssm_get_parameter(name)
     }
 }

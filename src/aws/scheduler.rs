@@ -9,12 +9,13 @@ use std::sync::{Arc, Mutex, PoisonError};
 use aws_sdk_scheduler::Client;
 use aws_sdk_scheduler::operation::get_schedule::GetScheduleOutput;
 use aws_sdk_scheduler::types as t;
+use tokio::sync::OnceCell;
 use tokio::task::JoinSet;
 
 use super::convert::{self, date_from_model};
 use super::error::{AwsError, AwsResult};
 use super::fingerprint::{Fingerprint, sorted};
-use super::gate::{Gate, Service};
+use super::gate::{Gate, Op};
 use super::live::{LiveSchedule, LiveSchedules, SkippedRule};
 use super::paginate::PageTokens;
 use crate::model::{AccountContext, DEFAULT_SCHEDULE_GROUP, Schedule, TRACKING_TAG, arn};
@@ -36,8 +37,9 @@ pub(crate) struct Schedules {
     client: Client,
     gate: Arc<Gate>,
     ctx: AccountContext,
-    /// Groups known to exist, so `put_schedule` checks each group once per run.
-    known_groups: Arc<Mutex<HashSet<String>>>,
+    /// Groups checked (or created) in this run: each once, even when many of
+    /// its schedules are written at the same time.
+    groups: Arc<Mutex<HashMap<String, Arc<OnceCell<()>>>>>,
 }
 
 /// A listed schedule worth reading.
@@ -64,7 +66,7 @@ impl Schedules {
             client,
             gate,
             ctx,
-            known_groups: Arc::new(Mutex::new(HashSet::new())),
+            groups: Arc::new(Mutex::new(HashMap::new())),
         }
     }
 
@@ -82,7 +84,7 @@ impl Schedules {
                 .set_next_token(token.take());
             let page = self
                 .gate
-                .run(Service::Scheduler, req.send())
+                .call(Op::scheduler("ListSchedules"), || req.clone().send())
                 .await
                 .map_err(|e| AwsError::api("ListSchedules", "all schedule groups", e))?;
             for s in page.schedules() {
@@ -107,7 +109,11 @@ impl Schedules {
     /// GetSchedule; `None` when it does not exist.
     async fn get(&self, group: &str, name: &str) -> AwsResult<Option<GetScheduleOutput>> {
         let req = self.client.get_schedule().group_name(group).name(name);
-        match self.gate.run(Service::Scheduler, req.send()).await {
+        match self
+            .gate
+            .call(Op::scheduler("GetSchedule"), || req.clone().send())
+            .await
+        {
             Ok(out) => Ok(Some(out)),
             Err(e)
                 if e.as_service_error()
@@ -128,7 +134,11 @@ impl Schedules {
             .client
             .list_tags_for_resource()
             .resource_arn(arn::schedule_group(group, &self.ctx));
-        match self.gate.run(Service::Scheduler, req.send()).await {
+        match self
+            .gate
+            .call(Op::scheduler("ListTagsForResource"), || req.clone().send())
+            .await
+        {
             Ok(out) => Ok(out
                 .tags()
                 .iter()
@@ -235,11 +245,70 @@ impl Schedules {
         Ok(LiveSchedules { schedules, skipped })
     }
 
-    /// Re-reads one schedule. A schedule whose Input ecsched cannot read is
-    /// `None`, as it is absent from `read_schedules` (reported there as skipped).
+    /// Exactly the named schedules (`(group, name)`), in parallel, without
+    /// listing: GetSchedule each, and the tags of each group once. A schedule
+    /// whose Input ecsched cannot read is absent, as it is absent (skipped) from
+    /// `read_schedules`.
+    pub(crate) async fn read_named_schedules(
+        &self,
+        names: &[(String, String)],
+        progress: &(dyn Fn(usize, usize) + Sync),
+    ) -> AwsResult<Vec<LiveSchedule>> {
+        let groups: BTreeSet<String> = names
+            .iter()
+            .map(|(g, _)| g.clone())
+            .filter(|g| g != DEFAULT_SCHEDULE_GROUP)
+            .collect();
+        let total = names.len() + groups.len();
+        progress(0, total);
+        let mut set = JoinSet::new();
+        for group in groups {
+            let me = self.clone();
+            set.spawn(async move {
+                let tracking = me.group_tracking(&group).await?;
+                Ok::<_, AwsError>(Read::GroupTracking { group, tracking })
+            });
+        }
+        for (group, name) in names {
+            let me = self.clone();
+            let (group, name) = (group.clone(), name.clone());
+            set.spawn(async move {
+                let out = me.get(&group, &name).await?.map(Box::new);
+                Ok(Read::Schedule { group, name, out })
+            });
+        }
+        let mut outputs = Vec::new();
+        let mut tracking: HashMap<String, Option<String>> = HashMap::new();
+        let mut done = 0;
+        while let Some(joined) = set.join_next().await {
+            let read = joined
+                .map_err(|e| AwsError::Runtime(format!("reading schedules stopped: {e}")))??;
+            done += 1;
+            progress(done, total);
+            match read {
+                Read::GroupTracking { group, tracking: t } => {
+                    tracking.insert(group, t);
+                }
+                Read::Schedule { group, name, out } => outputs.push((group, name, out)),
+            }
+        }
+        let mut schedules: Vec<LiveSchedule> = outputs
+            .into_iter()
+            .filter_map(|(group, name, out)| {
+                let out = out?;
+                let t = tracking.get(&group).cloned().flatten();
+                live_schedule(&out, &group, &name, t).ok()
+            })
+            .collect();
+        schedules.sort_by(|a, b| {
+            (&a.schedule.group, &a.schedule.name).cmp(&(&b.schedule.group, &b.schedule.name))
+        });
+        Ok(schedules)
+    }
+
+    /// Re-reads one schedule (see `read_named_schedules`).
     pub(crate) async fn read_schedule(
         &self,
-        _cluster_arn: &str,
         group: &str,
         name: &str,
     ) -> AwsResult<Option<LiveSchedule>> {
@@ -248,15 +317,37 @@ impl Schedules {
     }
 
     /// Makes sure a (non-default) group exists, creating it with the tracking
-    /// tag; `true` when this call created it.
+    /// tag; `true` when this call created it. Concurrent writes of schedules in
+    /// the same group check (and create) it once: a group exists before any of
+    /// its schedules is written.
     async fn ensure_group(&self, group: &str, tracking_id: &str) -> AwsResult<bool> {
-        if group == DEFAULT_SCHEDULE_GROUP || self.is_known(group) {
+        if group == DEFAULT_SCHEDULE_GROUP {
             return Ok(false);
         }
+        let cell = self
+            .groups
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entry(group.to_string())
+            .or_default()
+            .clone();
         let mut created = false;
+        cell.get_or_try_init(|| async {
+            created = self.create_group_if_missing(group, tracking_id).await?;
+            Ok::<(), AwsError>(())
+        })
+        .await?;
+        Ok(created)
+    }
+
+    async fn create_group_if_missing(&self, group: &str, tracking_id: &str) -> AwsResult<bool> {
         let req = self.client.get_schedule_group().name(group);
-        match self.gate.run(Service::Scheduler, req.send()).await {
-            Ok(_) => {}
+        match self
+            .gate
+            .call(Op::scheduler("GetScheduleGroup"), || req.clone().send())
+            .await
+        {
+            Ok(_) => Ok(false),
             Err(e)
                 if e.as_service_error()
                     .is_some_and(|s| s.is_resource_not_found_exception()) =>
@@ -270,36 +361,34 @@ impl Schedules {
                         resource: group_resource(group),
                         message: e.to_string(),
                     })?;
-                let req = self.client.create_schedule_group().name(group).tags(tag);
-                match self.gate.run(Service::Scheduler, req.send()).await {
-                    Ok(_) => created = true,
+                let req = self
+                    .client
+                    .create_schedule_group()
+                    .name(group)
+                    .tags(tag)
+                    .client_token(self.gate.idempotency_token());
+                match self
+                    .gate
+                    .call(Op::scheduler("CreateScheduleGroup"), || req.clone().send())
+                    .await
+                {
+                    Ok(_) => Ok(true),
                     // Created meanwhile by someone else: fine.
                     Err(e)
                         if e.as_service_error()
-                            .is_some_and(|s| s.is_conflict_exception()) => {}
-                    Err(e) => {
-                        return Err(AwsError::api(
-                            "CreateScheduleGroup",
-                            group_resource(group),
-                            e,
-                        ));
+                            .is_some_and(|s| s.is_conflict_exception()) =>
+                    {
+                        Ok(false)
                     }
+                    Err(e) => Err(AwsError::api(
+                        "CreateScheduleGroup",
+                        group_resource(group),
+                        e,
+                    )),
                 }
             }
-            Err(e) => return Err(AwsError::api("GetScheduleGroup", group_resource(group), e)),
+            Err(e) => Err(AwsError::api("GetScheduleGroup", group_resource(group), e)),
         }
-        self.known_groups
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert(group.to_string());
-        Ok(created)
-    }
-
-    fn is_known(&self, group: &str) -> bool {
-        self.known_groups
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .contains(group)
     }
 
     pub(crate) async fn put_schedule(
@@ -354,15 +443,17 @@ impl Schedules {
             };
         }
         if exists {
-            let req = fill!(self.client.update_schedule());
+            let req =
+                fill!(self.client.update_schedule()).client_token(self.gate.idempotency_token());
             self.gate
-                .run(Service::Scheduler, req.send())
+                .call(Op::scheduler("UpdateSchedule"), || req.clone().send())
                 .await
                 .map_err(|e| AwsError::api(op, &res, e).after(&res, &done))?;
         } else {
-            let req = fill!(self.client.create_schedule());
+            let req =
+                fill!(self.client.create_schedule()).client_token(self.gate.idempotency_token());
             self.gate
-                .run(Service::Scheduler, req.send())
+                .call(Op::scheduler("CreateSchedule"), || req.clone().send())
                 .await
                 .map_err(|e| AwsError::api(op, &res, e).after(&res, &done))?;
         }
@@ -370,8 +461,17 @@ impl Schedules {
     }
 
     pub(crate) async fn delete_schedule(&self, group: &str, name: &str) -> AwsResult<()> {
-        let req = self.client.delete_schedule().group_name(group).name(name);
-        match self.gate.run(Service::Scheduler, req.send()).await {
+        let req = self
+            .client
+            .delete_schedule()
+            .group_name(group)
+            .name(name)
+            .client_token(self.gate.idempotency_token());
+        match self
+            .gate
+            .call(Op::scheduler("DeleteSchedule"), || req.clone().send())
+            .await
+        {
             Ok(_) => Ok(()),
             Err(e)
                 if e.as_service_error()

@@ -29,12 +29,12 @@ pub(crate) const ACCOUNT_HEADER: &str = "x-moto-account-id";
 /// Meaningless (and ignored) by real AWS.
 pub const TEST_ACCOUNT_ENV: &str = "ECSCHED_TEST_ACCOUNT_ID";
 
-/// The retry policy of every client: the SDK's standard mode (exponential backoff
-/// with jitter on throttling, 5xx and connection errors) with `max_attempts`
-/// attempts in all. Client-side rate limiting is ours (`gate`), not the SDK's
-/// adaptive mode.
-pub(crate) fn retry_config(max_attempts: u32) -> RetryConfig {
-    RetryConfig::standard().with_max_attempts(max_attempts.max(1))
+/// The retry policy of every client: none. Retries (throttling, 5xx, timeouts,
+/// dropped connections) happen in `gate`, under the per-operation limiter and
+/// without holding a concurrency slot while waiting; a retry inside the SDK
+/// would do neither.
+pub(crate) fn retry_config() -> RetryConfig {
+    RetryConfig::disabled()
 }
 
 /// Counts every attempt sent and, in tests, adds the emulator's account header.
@@ -184,8 +184,7 @@ pub(crate) async fn load(
     test_account: Option<&str>,
     calls: Arc<AtomicU64>,
 ) -> AwsResult<Clients> {
-    let mut loader =
-        aws_config::defaults(behavior_version()).retry_config(retry_config(opts.max_attempts));
+    let mut loader = aws_config::defaults(behavior_version()).retry_config(retry_config());
     if let Some(region) = opts.region.as_deref().filter(|r| !r.is_empty()) {
         loader = loader.region(Region::new(region.to_string()));
     }
@@ -214,13 +213,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn retry_config_is_standard_with_the_requested_attempts() {
-        let rc = retry_config(8);
-        assert_eq!(rc.max_attempts(), 8);
-        assert_eq!(
-            rc.mode(),
-            aws_sdk_eventbridge::config::retry::RetryMode::Standard
-        );
-        assert_eq!(retry_config(0).max_attempts(), 1);
+    fn the_sdk_never_retries_on_its_own() {
+        assert_eq!(retry_config().max_attempts(), 1);
     }
 }

@@ -12,7 +12,8 @@ use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
     name = "ecsched",
     version,
     about = "Manage Amazon ECS scheduled tasks (EventBridge rules and Scheduler schedules) as code",
-    after_help = "Exit codes: 0 success or no changes, 1 error, 2 changes present (--detailed-exitcode), 3 saved plan refused."
+    after_help = "Exit codes: 0 success or no changes, 1 error, 2 changes present (--detailed-exitcode), \
+                  3 saved plan refused, 130/143/129 interrupted (SIGINT/SIGTERM/SIGHUP)."
 )]
 pub struct Cli {
     /// Config file (default: ecsched.yaml, else ecschedule.yaml, in the working directory).
@@ -33,11 +34,64 @@ pub struct Cli {
     /// Print only data and errors.
     #[arg(short, long, global = true)]
     pub quiet: bool,
-    /// More detail on stderr (skipped resources and why).
+    /// More detail on stderr (skipped resources and why; -vv: API call counts).
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
+    #[command(flatten)]
+    pub settings: SettingsArgs,
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// Settings that usually come from the environment (each read here, once).
+#[derive(Debug, Clone, Args)]
+pub struct SettingsArgs {
+    /// AWS API calls in flight at most.
+    #[arg(long, global = true, value_name = "N", env = "ECSCHED_CONCURRENCY", default_value_t = 32,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub concurrency: u32,
+    /// Cap on each API operation's request rate (requests/s; default: its published quota; 0: none).
+    #[arg(
+        long,
+        global = true,
+        value_name = "PER_SEC",
+        env = "ECSCHED_RATE_LIMIT"
+    )]
+    pub rate_limit: Option<f64>,
+    /// Attempts per AWS call, retries included.
+    #[arg(long, global = true, value_name = "N", env = "AWS_MAX_ATTEMPTS", default_value_t = 8,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_attempts: u32,
+    /// Key that signs saved plans (plan -out) and is required to read them (prefer the variable).
+    #[arg(
+        long,
+        global = true,
+        value_name = "KEY",
+        env = "ECSCHED_PLAN_KEY",
+        hide_env_values = true
+    )]
+    pub plan_key: Option<std::ffi::OsString>,
+    /// Comma-separated globs of environment names masked in output [default: *PASSWORD*,*SECRET*,*TOKEN*,*KEY*].
+    #[arg(
+        long,
+        global = true,
+        value_name = "GLOBS",
+        env = "ECSCHED_SENSITIVE_PATTERNS",
+        value_delimiter = ','
+    )]
+    pub sensitive_patterns: Vec<String>,
+    /// "Now" for fire-time previews (RFC 3339; reproducible output).
+    #[arg(long, global = true, value_name = "TIME", env = "ECSCHED_NOW", value_parser = parse_time)]
+    pub now: Option<chrono::DateTime<chrono::Utc>>,
+    /// Test only: the moto emulator account to act as.
+    #[arg(long, global = true, hide = true, env = "ECSCHED_TEST_ACCOUNT_ID")]
+    pub test_account_id: Option<String>,
+}
+
+fn parse_time(s: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
+    chrono::DateTime::parse_from_rfc3339(s)
+        .map(|d| d.with_timezone(&chrono::Utc))
+        .map_err(|e| format!("not an RFC 3339 time: {e}"))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -150,7 +204,7 @@ pub enum Command {
         /// Delete managed resources the config no longer declares.
         #[arg(long)]
         prune: bool,
-        /// Show what would change; write nothing.
+        /// Show what would change (with a plan file: check it and show what it would apply); write nothing.
         #[arg(long = "dry-run")]
         dry_run: bool,
         /// Do not ask for confirmation on a terminal.

@@ -1,19 +1,21 @@
-//! The thin program: parse arguments, call the library, print, and map the
-//! outcome to an exit code in one place (`run`). Errors are printed here only.
+//! The thin program: parse arguments (and the settings that come from the
+//! environment, once), call the library, print, and map the outcome to an exit
+//! code in one place (`run`). Errors are printed here only.
 
 pub mod args;
-mod offline;
-mod remote;
+mod commands;
 
 use std::ffi::OsString;
 use std::io::Write;
 use std::path::PathBuf;
 
-use clap::{CommandFactory, Parser};
+use clap::Parser;
 
-use crate::config::{self, LoadedConfig};
+use crate::aws::AwsOptions;
 use crate::error::{Error, Result};
-use args::{Cli, Command};
+use crate::ops::Settings;
+use crate::output::Color;
+use args::{Cli, ColorChoice, Command};
 
 /// What a successful command tells `run` about the exit code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -22,32 +24,22 @@ pub enum Outcome {
     Done,
     /// Exit 2 (changes present, with --detailed-exitcode).
     Changes,
-    /// Exit with this code (e.g. `run --wait` passes the container's exit code on).
+    /// Exit with this code (`run --wait` passes the container's exit code on;
+    /// 128 + signal after an interrupt).
     Code(i32),
 }
 
-/// Global state every command gets.
+/// Everything a command needs besides its own flags.
 pub struct Globals {
-    pub conf: Option<PathBuf>,
-    pub region: Option<String>,
+    pub settings: Settings,
     pub quiet: bool,
     pub verbose: u8,
-    pub cwd: PathBuf,
+    pub plan_key: Option<Vec<u8>>,
+    pub sensitive_patterns: Vec<String>,
+    pub now: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 impl Globals {
-    /// Loads and validates the config (offline: no AWS source for plugins).
-    pub fn load_config_offline(&self) -> Result<LoadedConfig> {
-        let path = config::find_config(self.conf.as_deref(), &self.cwd)?;
-        let env = |k: &str| std::env::var(k).ok();
-        Ok(config::load(&config::LoadRequest {
-            path: &path,
-            cwd: &self.cwd,
-            env: &env,
-            remote: None,
-        })?)
-    }
-
     /// A line of progress or information on stderr, unless --quiet.
     pub fn info(&self, msg: impl AsRef<str>) {
         if !self.quiet {
@@ -72,43 +64,64 @@ pub fn run<I: IntoIterator<Item = OsString>>(args: I) -> i32 {
             return code;
         }
     };
-    let color = match &cli.command {
-        Command::Diff { compat, .. } | Command::Apply { compat, .. } if compat.no_color => {
-            args::ColorChoice::Never
+    let color = match (&cli.command, cli.color) {
+        (Command::Diff { compat, .. } | Command::Apply { compat, .. }, _) if compat.no_color => {
+            Color::Never
         }
-        _ => cli.color,
+        (_, ColorChoice::Always) => Color::Always,
+        (_, ColorChoice::Never) => Color::Never,
+        (_, ColorChoice::Auto) => Color::Auto,
     };
     crate::output::setup_color(color);
-    let globals = match std::env::current_dir() {
-        Ok(cwd) => Globals {
-            conf: cli.conf.clone(),
-            region: cli.region.clone(),
-            quiet: cli.quiet,
-            verbose: cli.verbose,
-            cwd,
-        },
+    let cwd = match std::env::current_dir() {
+        Ok(cwd) => cwd,
         Err(e) => {
             eprintln!("error: cannot read the working directory: {e}");
             return 1;
         }
     };
-    match dispatch(&globals, cli.command) {
+    let g = globals(&cli, cwd);
+    match commands::dispatch(&g, cli.command) {
         Ok(Outcome::Done) => 0,
         Ok(Outcome::Changes) => 2,
         Ok(Outcome::Code(c)) => c,
+        Err(e) if e.is_broken_pipe() => 0,
         Err(e) => {
-            if is_broken_pipe(&e) {
-                return 0;
-            }
             let style = console::Style::new().red().bold().for_stderr();
             eprintln!("{} {e}", style.apply_to("error:"));
+            if g.verbose > 0 {
+                let mut source = std::error::Error::source(&e);
+                while let Some(s) = source {
+                    eprintln!("  caused by: {s}");
+                    source = s.source();
+                }
+            }
             e.exit_code()
         }
     }
 }
 
-fn is_broken_pipe(e: &Error) -> bool {
-    matches!(e, Error::Io { source, .. } if source.kind() == std::io::ErrorKind::BrokenPipe)
+fn globals(cli: &Cli, cwd: PathBuf) -> Globals {
+    let s = &cli.settings;
+    Globals {
+        settings: Settings {
+            conf: cli.conf.clone(),
+            cwd,
+            aws: AwsOptions {
+                region: cli.region.clone(),
+                concurrency: s.concurrency as usize,
+                rate_limit: s.rate_limit,
+                max_attempts: s.max_attempts,
+                test_account: s.test_account_id.clone().filter(|a| !a.is_empty()),
+                endpoint: None,
+            },
+        },
+        quiet: cli.quiet,
+        verbose: cli.verbose,
+        plan_key: crate::plan::file::key_from_value(s.plan_key.clone()),
+        sensitive_patterns: s.sensitive_patterns.clone(),
+        now: s.now,
+    }
 }
 
 /// Writes data to stdout (the product); a closed pipe is not an error worth noise.
@@ -117,95 +130,4 @@ pub fn print_stdout(text: &str) -> Result<()> {
     out.write_all(text.as_bytes())
         .and_then(|()| out.flush())
         .map_err(|e| Error::io("writing to stdout", e))
-}
-
-fn dispatch(g: &Globals, command: Command) -> Result<Outcome> {
-    match command {
-        Command::Validate { next } => offline::validate(g, next),
-        Command::Render { json } => offline::render(g, json),
-        Command::Schema { plan } => offline::schema(plan),
-        Command::Completion { shell } => {
-            let mut cmd = Cli::command();
-            let mut buf = Vec::new();
-            clap_complete::generate(shell, &mut cmd, "ecsched", &mut buf);
-            print_stdout(&String::from_utf8_lossy(&buf))?;
-            Ok(Outcome::Done)
-        }
-        Command::Dump { cluster, role } => remote::dump(g, cluster.as_deref(), role.as_deref()),
-        Command::Diff {
-            selection,
-            prune,
-            unified,
-            detailed_exitcode,
-            ..
-        } => remote::diff(g, &selection, prune, unified, detailed_exitcode),
-        Command::Plan {
-            selection,
-            prune,
-            out,
-            detailed_exitcode,
-            json,
-            show_sensitive,
-        } => remote::plan(
-            g,
-            &selection,
-            prune,
-            out.as_deref(),
-            detailed_exitcode,
-            json,
-            show_sensitive,
-        ),
-        Command::Apply {
-            plan_file: Some(path),
-            selection,
-            prune,
-            ..
-        } => {
-            if selection.all
-                || !selection.rules.is_empty()
-                || !selection.schedules.is_empty()
-                || prune
-            {
-                return Err(Error::Usage(
-                    "apply PLANFILE takes no selection: the plan file fixes what is applied"
-                        .to_string(),
-                ));
-            }
-            remote::apply_file(g, &path)
-        }
-        Command::Apply {
-            plan_file: None,
-            selection,
-            prune,
-            dry_run,
-            auto_approve,
-            unified,
-            ..
-        } => remote::apply_direct(g, &selection, prune, dry_run, auto_approve, unified),
-        Command::Show {
-            plan_file,
-            json,
-            show_sensitive,
-        } => remote::show(&plan_file, json, show_sensitive),
-        Command::Run {
-            rule,
-            schedule,
-            wait,
-            timeout,
-            dry_run,
-        } => remote::run(
-            g,
-            rule.as_deref(),
-            schedule.as_deref(),
-            wait,
-            &timeout,
-            dry_run,
-        ),
-        Command::Delete {
-            rule,
-            schedule,
-            auto_approve,
-            force,
-        } => remote::delete(g, rule.as_deref(), schedule.as_deref(), auto_approve, force),
-    }
 }

@@ -4,7 +4,6 @@
 //! a file is reported at once, with file:line:column. Never writes to AWS;
 //! reads from AWS only through `plugin::RemoteSource` (tfstate in S3, SSM).
 
-pub mod defaults;
 pub mod error;
 pub mod expr;
 pub mod plugin;

@@ -112,17 +112,10 @@ fn typed(v: &Option<Vec<RawTypedValue>>) -> Vec<TypedValue> {
 }
 
 pub(crate) fn retry_policy(r: &Option<RawRetryPolicy>) -> RetryPolicy {
-    let d = RetryPolicy::default();
-    match r {
-        None => d,
-        Some(r) => RetryPolicy {
-            maximum_retry_attempts: r
-                .maximum_retry_attempts
-                .map_or(d.maximum_retry_attempts, i32_of),
-            maximum_event_age_in_seconds: r
-                .maximum_event_age_in_seconds
-                .map_or(d.maximum_event_age_in_seconds, i32_of),
-        },
+    let (attempts, age) = super::defaults::retry_policy(r.as_ref());
+    RetryPolicy {
+        maximum_retry_attempts: i32_of(attempts),
+        maximum_event_age_in_seconds: i32_of(age),
     }
 }
 
@@ -141,7 +134,7 @@ pub(crate) fn ecs_target(
     default_role: &str,
     ctx: &AccountContext,
 ) -> EcsTarget {
-    let role = non_empty(f.role).unwrap_or_else(|| default_role.to_string());
+    let role = super::defaults::role(f.role.as_deref(), Some(default_role));
     let overrides = TaskOverrides {
         cpu: f.task_override.as_ref().and_then(|t| non_empty(&t.cpu)),
         memory: f.task_override.as_ref().and_then(|t| non_empty(&t.memory)),
@@ -182,7 +175,7 @@ pub(crate) fn ecs_target(
             .as_deref()
             .map(|t| arn::task_definition(t, ctx))
             .unwrap_or_default(),
-        task_count: f.task_count.map_or(1, |c| i32_of(c.max(1))),
+        task_count: i32_of(super::defaults::task_count(f.task_count)),
         launch_type: f.launch_type.map(|l| launch_type_str(l).to_string()),
         platform_version: non_empty(f.platform_version),
         group: non_empty(f.group),
@@ -243,18 +236,12 @@ fn rule(r: &RawRule, cluster_arn: &str, default_role: &str, ctx: &AccountContext
             .enumerate()
             .map(|(i, t): (usize, &RawTarget)| {
                 let f = target_fields!(t);
-                let id = non_empty(&t.target_id).unwrap_or_else(|| {
-                    if i == 0 {
-                        r.name.clone()
-                    } else {
-                        format!("{}-{}", r.name, i + 1)
-                    }
-                });
+                let id = super::defaults::target_id(&r.name, i, t.target_id.as_deref());
                 target(id, &f, cluster_arn, default_role, ctx)
             })
             .collect(),
         None => vec![target(
-            non_empty(&r.target_id).unwrap_or_else(|| r.name.clone()),
+            super::defaults::target_id(&r.name, 0, r.target_id.as_deref()),
             &inline,
             cluster_arn,
             default_role,
@@ -326,7 +313,7 @@ fn schedule(
             .unwrap_or_else(|| super::DEFAULT_SCHEDULE_GROUP.to_string()),
         description: s.description.clone().unwrap_or_default(),
         schedule_expression: s.schedule_expression.trim().to_string(),
-        timezone: non_empty(&s.timezone).unwrap_or_else(|| "UTC".to_string()),
+        timezone: non_empty(&s.timezone).unwrap_or_else(|| super::defaults::TIMEZONE.to_string()),
         start_date: s.start_date.as_deref().and_then(normalize_date),
         end_date: s.end_date.as_deref().and_then(normalize_date),
         state: match s.state {
@@ -367,7 +354,7 @@ pub fn tracking_id(raw: &RawConfig) -> String {
 /// Builds the desired state. `ctx.region` must be the config's region.
 pub fn build(raw: &RawConfig, ctx: &AccountContext) -> DesiredState {
     let cluster_arn = arn::cluster(raw.cluster.as_deref().unwrap_or_default(), ctx);
-    let default_role = non_empty(&raw.role).unwrap_or_else(|| super::DEFAULT_ROLE.to_string());
+    let default_role = super::defaults::role(None, raw.role.as_deref());
     let mut rules: Vec<Rule> = raw
         .rules
         .iter()

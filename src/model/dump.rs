@@ -248,7 +248,7 @@ pub fn schedule(s: &Schedule, default_role: &str, ctx: &AccountContext) -> RawSc
         schedule_group: some_if(s.group != super::DEFAULT_SCHEDULE_GROUP, s.group.clone()),
         description: some_if(!s.description.is_empty(), s.description.clone()),
         schedule_expression: s.schedule_expression.clone(),
-        timezone: some_if(s.timezone != "UTC", s.timezone.clone()),
+        timezone: some_if(s.timezone != super::defaults::TIMEZONE, s.timezone.clone()),
         start_date: s.start_date.clone(),
         end_date: s.end_date.clone(),
         state: some_if(s.state == State::Disabled, ScheduleState::Disabled),
@@ -267,4 +267,47 @@ pub fn schedule(s: &Schedule, default_role: &str, ctx: &AccountContext) -> RawSc
     out.dead_letter_config = dlq(&s.dead_letter_arn, ctx);
     out.retry_policy = retry(&s.retry_policy);
     out
+}
+
+/// The top of a dumped config (what is not a rule or a schedule).
+#[derive(Debug, Clone, Default)]
+pub struct Header {
+    /// `--role`, else the loaded config's role; omitted when neither.
+    pub role: Option<String>,
+    pub region: String,
+    pub cluster: String,
+    /// The trackingId of a loaded config (`dump -conf`), else omitted.
+    pub tracking_id: Option<String>,
+    /// Plugins of a loaded config, carried over.
+    pub plugins: Option<Vec<crate::config::raw::RawPlugin>>,
+}
+
+/// The whole config `dump` prints: rules sorted by name (those with at least
+/// one ECS target of ours), then schedules. Loads back and plans to no changes.
+pub fn config(
+    header: Header,
+    rules: &[Rule],
+    schedules: &[Schedule],
+    ctx: &AccountContext,
+) -> crate::config::raw::RawConfig {
+    let default_role = super::defaults::role(None, header.role.as_deref());
+    let mut out_rules: Vec<RawRule> = rules
+        .iter()
+        .filter(|r| !r.targets.is_empty())
+        .map(|r| rule(r, &default_role, ctx))
+        .collect();
+    out_rules.sort_by(|a, b| a.name.cmp(&b.name));
+    let out_schedules: Vec<RawSchedule> = schedules
+        .iter()
+        .map(|s| schedule(s, &default_role, ctx))
+        .collect();
+    crate::config::raw::RawConfig {
+        role: header.role,
+        region: Some(header.region),
+        cluster: Some(header.cluster),
+        tracking_id: header.tracking_id,
+        rules: Some(out_rules),
+        schedules: (!out_schedules.is_empty()).then_some(out_schedules),
+        plugins: header.plugins,
+    }
 }

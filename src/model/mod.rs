@@ -6,8 +6,10 @@
 //! no `flatten`, no `skip_serializing_if`, no untagged enums.
 
 pub mod arn;
+pub mod defaults;
 pub mod desired;
 pub mod dump;
+pub mod fire;
 pub mod input;
 
 use std::collections::BTreeMap;
@@ -17,6 +19,18 @@ use serde::{Deserialize, Serialize};
 
 /// The tag that marks a rule as managed, shared with ecschedule.
 pub const TRACKING_TAG: &str = "ecschedule:tracking-id";
+/// The tag naming the plan that wrote a rule last: a plan whose id a touched
+/// rule already carries was applied, and is refused.
+pub const PLAN_ID_TAG: &str = "ecsched:plan-id";
+
+/// The tags ecsched writes on every rule it writes: ownership and the plan.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Owner {
+    /// Value of `ecschedule:tracking-id`.
+    pub tracking_id: String,
+    /// Value of `ecsched:plan-id`.
+    pub plan_id: Option<String>,
+}
 /// Default IAM role name for targets (ecschedule's default).
 pub const DEFAULT_ROLE: &str = "ecsEventsRole";
 /// Default event bus.

@@ -1,18 +1,27 @@
-//! Everything printed for humans: colour decisions, progress, message styles.
-//! Only `output` and `cli` write to stdout or stderr.
+//! Terminal presentation shared by the commands: the colour decision (made
+//! once), progress bars on stderr (only on a terminal). Only `output` and `cli`
+//! write to stdout or stderr.
 
 use std::io::IsTerminal;
 
-use crate::cli::args::ColorChoice;
+/// When to use colours.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Color {
+    Auto,
+    Always,
+    Never,
+}
 
-/// Decides once whether stdout/stderr get ANSI colours.
-pub fn setup_color(choice: ColorChoice) {
-    let no_color = std::env::var_os("NO_COLOR").is_some();
+/// Decides once whether stdout/stderr get ANSI colours. `Auto` honours
+/// `NO_COLOR` (any value) and ecschedule's `ECSCHEDULE_COLOR=false|0`.
+pub fn setup_color(choice: Color) {
+    let no_color = std::env::var_os("NO_COLOR").is_some()
+        || std::env::var("ECSCHEDULE_COLOR").is_ok_and(|v| v == "false" || v == "0");
     let (out, err) = match choice {
-        ColorChoice::Always => (true, true),
-        ColorChoice::Never => (false, false),
-        ColorChoice::Auto if no_color => (false, false),
-        ColorChoice::Auto => (
+        Color::Always => (true, true),
+        Color::Never => (false, false),
+        Color::Auto if no_color => (false, false),
+        Color::Auto => (
             std::io::stdout().is_terminal(),
             std::io::stderr().is_terminal(),
         ),
@@ -21,19 +30,47 @@ pub fn setup_color(choice: ColorChoice) {
     console::set_colors_enabled_stderr(err);
 }
 
-/// A progress bar on stderr for reads/applies of more than a few items; hidden
-/// when stderr is not a terminal (indicatif's draw target checks) or with --quiet.
+fn style() -> Option<indicatif::ProgressStyle> {
+    indicatif::ProgressStyle::with_template(
+        "{msg} [{bar:30}] {pos}/{len} ({per_sec}, ETA {eta}, {elapsed})",
+    )
+    .ok()
+    .map(|s| s.progress_chars("=> "))
+}
+
+/// A bar that draws nothing.
+pub fn hidden_bar() -> indicatif::ProgressBar {
+    indicatif::ProgressBar::hidden()
+}
+
+/// A progress bar on stderr; hidden when stderr is not a terminal or with --quiet.
 pub fn progress_bar(quiet: bool, message: &str) -> indicatif::ProgressBar {
-    use std::io::IsTerminal;
     if quiet || !std::io::stderr().is_terminal() {
-        return indicatif::ProgressBar::hidden();
+        return hidden_bar();
     }
     let bar = indicatif::ProgressBar::new(0);
-    if let Ok(style) =
-        indicatif::ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} ({elapsed})")
-    {
-        bar.set_style(style.progress_chars("=> "));
+    if let Some(style) = style() {
+        bar.set_style(style);
     }
     bar.set_message(message.to_string());
     bar
+}
+
+/// Turns a hidden bar into a visible one of `len` steps (on a terminal only).
+pub fn show_bar(bar: &indicatif::ProgressBar, quiet: bool, message: &str, len: usize) {
+    if quiet || !std::io::stderr().is_terminal() {
+        return;
+    }
+    bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+    if let Some(style) = style() {
+        bar.set_style(style);
+    }
+    bar.set_message(message.to_string());
+    bar.set_length(len as u64);
+}
+
+/// Progress callback body: `done` of `total`.
+pub fn set_progress(bar: &indicatif::ProgressBar, done: usize, total: usize) {
+    bar.set_length(total as u64);
+    bar.set_position(done as u64);
 }

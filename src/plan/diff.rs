@@ -5,19 +5,8 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 
-use super::{Action, Fingerprint, PlanSelection, Resource, ResourceChange};
-use crate::model::{Address, DesiredState, Rule, Schedule};
-
-/// One live resource as the planner needs it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LiveResource {
-    pub resource: Resource,
-    /// The tracking tag of the rule (or of a schedule's group).
-    pub tracking_id: Option<String>,
-    pub fingerprint: String,
-    /// Targets ecsched does not manage on this rule (kept untouched).
-    pub foreign_targets: Vec<String>,
-}
+use super::{Action, Fingerprint, LiveResource, PlanSelection, Resource, ResourceChange};
+use crate::model::{Address, DEFAULT_SCHEDULE_GROUP, DesiredState, Rule, Schedule};
 
 /// Everything the planner decides.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -29,8 +18,9 @@ pub struct ChangeSet {
     pub warnings: Vec<String>,
 }
 
+/// A selection that cannot be planned.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum DiffError {
+pub enum SelectError {
     #[error("no rule named \"{name}\" in the config{}", hint.as_deref().map(|h| format!(" ({h})")).unwrap_or_default())]
     UnknownRule { name: String, hint: Option<String> },
     #[error("no schedule named \"{name}\" in the config{}", hint.as_deref().map(|h| format!(" ({h})")).unwrap_or_default())]
@@ -41,6 +31,167 @@ pub enum DiffError {
     PruneNeedsAll,
     #[error("nothing selected: pass --all, --rule NAME or --schedule NAME")]
     NothingSelected,
+    #[error("--all cannot be combined with --rule/--schedule")]
+    AllAndNames,
+}
+
+impl PlanSelection {
+    /// The checks that need no config: the combination of flags. Run before
+    /// anything else (no AWS call on a usage error).
+    pub fn check(&self) -> Result<(), SelectError> {
+        let partial = !self.rules.is_empty() || !self.schedules.is_empty();
+        if self.all && partial {
+            return Err(SelectError::AllAndNames);
+        }
+        if !self.all && !partial {
+            return Err(SelectError::NothingSelected);
+        }
+        if self.prune && !self.all {
+            return Err(SelectError::PruneNeedsAll);
+        }
+        Ok(())
+    }
+}
+
+/// The rule named `name` in `desired`, or an error with a "did you mean".
+pub fn find_rule<'a>(desired: &'a DesiredState, name: &str) -> Result<&'a Rule, SelectError> {
+    desired
+        .rules
+        .iter()
+        .find(|r| r.name == name)
+        .ok_or_else(|| SelectError::UnknownRule {
+            name: name.to_string(),
+            hint: crate::config::error::suggest(
+                name,
+                desired.rules.iter().map(|r| r.name.as_str()),
+            ),
+        })
+}
+
+/// The schedule named `name` in `desired`, or an error with a "did you mean".
+pub fn find_schedule<'a>(
+    desired: &'a DesiredState,
+    name: &str,
+) -> Result<&'a Schedule, SelectError> {
+    desired
+        .schedules
+        .iter()
+        .find(|s| s.name == name)
+        .ok_or_else(|| SelectError::UnknownSchedule {
+            name: name.to_string(),
+            hint: crate::config::error::suggest(
+                name,
+                desired.schedules.iter().map(|s| s.name.as_str()),
+            ),
+        })
+}
+
+/// What `selection` picks from `desired` (the one home of selection rules).
+pub fn select<'a>(
+    desired: &'a DesiredState,
+    selection: &PlanSelection,
+) -> Result<(Vec<&'a Rule>, Vec<&'a Schedule>), SelectError> {
+    selection.check()?;
+    if selection.all {
+        return Ok((
+            desired.rules.iter().collect(),
+            desired.schedules.iter().collect(),
+        ));
+    }
+    let mut rules = Vec::new();
+    for name in &selection.rules {
+        rules.push(find_rule(desired, name)?);
+    }
+    let mut schedules = Vec::new();
+    for name in &selection.schedules {
+        schedules.push(find_schedule(desired, name)?);
+    }
+    Ok((rules, schedules))
+}
+
+/// True when `live` is managed for `tracking_id`: a rule carrying the tag, or
+/// a schedule in a (non-default) group carrying it.
+pub fn is_managed(live: &LiveResource, tracking_id: &str) -> bool {
+    if live.tracking_id.as_deref() != Some(tracking_id) {
+        return false;
+    }
+    !matches!(live.resource.address(), Address::Schedule { group, .. } if group == DEFAULT_SCHEDULE_GROUP)
+}
+
+/// The resources managed for `tracking_id` among `live`, sorted: what prune may
+/// delete, and what a pruning plan records to detect changes of ownership.
+pub fn managed_set(live: &[LiveResource], tracking_id: &str) -> Vec<Address> {
+    let set: BTreeSet<Address> = live
+        .iter()
+        .filter(|l| is_managed(l, tracking_id))
+        .map(|l| l.resource.address())
+        .collect();
+    set.into_iter().collect()
+}
+
+/// Why a single resource cannot be deleted.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DeleteRefusal {
+    #[error(
+        "{address} is not managed for trackingId \"{tracking_id}\" ({why}); pass --force to delete it anyway"
+    )]
+    NotManaged {
+        address: Address,
+        tracking_id: String,
+        why: String,
+    },
+    #[error("{address} has targets ecsched does not manage ({targets}); remove them first")]
+    ForeignTargets { address: Address, targets: String },
+}
+
+/// The change that deletes one live resource (`delete --rule/--schedule`):
+/// only a managed one unless `force`, never one with foreign targets.
+pub fn delete_one(
+    live: &LiveResource,
+    tracking_id: &str,
+    force: bool,
+) -> Result<(ResourceChange, Fingerprint), DeleteRefusal> {
+    let address = live.resource.address();
+    if !is_managed(live, tracking_id) && !force {
+        let whose = if matches!(address, Address::Schedule { .. }) {
+            "its schedule group"
+        } else {
+            "it"
+        };
+        let why = match live.tracking_id.as_deref() {
+            None => format!("{whose} has no ecschedule:tracking-id tag"),
+            Some(t) if t == tracking_id => {
+                format!("{whose} is the default group, which ecsched never manages")
+            }
+            Some(t) => format!("{whose} is managed for \"{t}\""),
+        };
+        return Err(DeleteRefusal::NotManaged {
+            address,
+            tracking_id: tracking_id.to_string(),
+            why,
+        });
+    }
+    if !live.foreign_targets.is_empty() {
+        return Err(DeleteRefusal::ForeignTargets {
+            address,
+            targets: live.foreign_targets.join(", "),
+        });
+    }
+    Ok((
+        ResourceChange {
+            address: address.clone(),
+            action: Action::Delete,
+            before: Some(live.resource.clone()),
+            after: None,
+            adopts_unmanaged: false,
+            tag_only: false,
+            notes: Vec::new(),
+        },
+        Fingerprint {
+            address,
+            digest: Some(live.fingerprint.clone()),
+        },
+    ))
 }
 
 /// Inputs of `compute`.
@@ -52,49 +203,9 @@ pub struct DiffInput<'a> {
     pub selection: &'a PlanSelection,
 }
 
-fn selected<'a>(input: &'a DiffInput<'a>) -> Result<(Vec<&'a Rule>, Vec<&'a Schedule>), DiffError> {
-    let sel = input.selection;
-    let d = input.desired;
-    if sel.prune && !sel.all {
-        return Err(DiffError::PruneNeedsAll);
-    }
-    if sel.all {
-        return Ok((d.rules.iter().collect(), d.schedules.iter().collect()));
-    }
-    if sel.rules.is_empty() && sel.schedules.is_empty() {
-        return Err(DiffError::NothingSelected);
-    }
-    let mut rules = Vec::new();
-    for name in &sel.rules {
-        let found: Vec<&Rule> = d.rules.iter().filter(|r| &r.name == name).collect();
-        if found.is_empty() {
-            return Err(DiffError::UnknownRule {
-                name: name.clone(),
-                hint: crate::config::error::suggest(name, d.rules.iter().map(|r| r.name.as_str())),
-            });
-        }
-        rules.extend(found);
-    }
-    let mut schedules = Vec::new();
-    for name in &sel.schedules {
-        let found: Vec<&Schedule> = d.schedules.iter().filter(|s| &s.name == name).collect();
-        if found.is_empty() {
-            return Err(DiffError::UnknownSchedule {
-                name: name.clone(),
-                hint: crate::config::error::suggest(
-                    name,
-                    d.schedules.iter().map(|s| s.name.as_str()),
-                ),
-            });
-        }
-        schedules.extend(found);
-    }
-    Ok((rules, schedules))
-}
-
 /// Computes the change set.
-pub fn compute(input: &DiffInput<'_>) -> Result<ChangeSet, DiffError> {
-    let (rules, schedules) = selected(input)?;
+pub fn compute(input: &DiffInput<'_>) -> Result<ChangeSet, SelectError> {
+    let (rules, schedules) = select(input.desired, input.selection)?;
     let tracking = &input.desired.tracking_id;
     let live: BTreeMap<Address, &LiveResource> = input
         .live
@@ -180,17 +291,9 @@ pub fn compute(input: &DiffInput<'_>) -> Result<ChangeSet, DiffError> {
     }
 
     if input.selection.prune {
+        out.managed_seen = managed_set(input.live, tracking);
         for (address, have) in &live {
-            if have.tracking_id.as_deref() != Some(tracking.as_str()) {
-                continue;
-            }
-            if let Address::Schedule { group, .. } = address
-                && group == crate::model::DEFAULT_SCHEDULE_GROUP
-            {
-                continue;
-            }
-            out.managed_seen.push(address.clone());
-            if desired_addresses.contains(address) {
+            if !is_managed(have, tracking) || desired_addresses.contains(address) {
                 continue;
             }
             if !have.foreign_targets.is_empty() {
@@ -245,6 +348,7 @@ mod tests {
         LiveResource {
             resource: Resource::Rule(r),
             tracking_id: tracking.map(str::to_string),
+            plan_id: None,
             fingerprint: format!("fp-{name}"),
             foreign_targets: vec![],
         }
@@ -254,7 +358,7 @@ mod tests {
         d: &DesiredState,
         live: &[LiveResource],
         sel: PlanSelection,
-    ) -> Result<ChangeSet, DiffError> {
+    ) -> Result<ChangeSet, SelectError> {
         compute(&DiffInput {
             desired: d,
             rules_with_tags: &HashSet::new(),
@@ -352,7 +456,7 @@ mod tests {
             prune: true,
             ..PlanSelection::default()
         };
-        assert_eq!(run(&d, &[], sel), Err(DiffError::PruneNeedsAll));
+        assert_eq!(run(&d, &[], sel), Err(SelectError::PruneNeedsAll));
     }
 
     #[test]

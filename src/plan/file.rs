@@ -18,7 +18,7 @@
 //!
 //! ```text
 //! offset 0   8 bytes  magic  b"ECSPLAN\0"
-//! offset 8   u16      format version (FORMAT_VERSION = 1)
+//! offset 8   u16      format version (FORMAT_VERSION = 2)
 //! offset 10  u16      payload encoding id (1 = bincode 2.0.1 serde API,
 //!                     config::standard(): little-endian, varint integers)
 //! offset 12  u64      payload length N (at most MAX_PAYLOAD_LEN = 64 MiB)
@@ -36,7 +36,7 @@
 //! of the header is therefore validated: flipping any single byte of a file,
 //! truncating it or appending to it is always refused.
 //!
-//! Signature rules (the key is `ECSCHED_PLAN_KEY`, see [`plan_key_from_env`]):
+//! Signature rules (the key is `ECSCHED_PLAN_KEY`, read by the CLI, see [`key_from_value`]):
 //!
 //! | file \ reader | no key                    | key set                     |
 //! |---------------|---------------------------|-----------------------------|
@@ -79,7 +79,7 @@ use super::Plan;
 /// The 8 bytes every plan file starts with.
 pub const MAGIC: [u8; 8] = *b"ECSPLAN\0";
 /// The only format version this build reads and writes.
-pub const FORMAT_VERSION: u16 = 1;
+pub const FORMAT_VERSION: u16 = 2;
 /// Payload encoding id: bincode 2.0.1 serde API with `config::standard()`.
 pub const ENCODING_BINCODE2_STANDARD: u16 = 1;
 /// Signature kind: unsigned (signature field all zeros).
@@ -159,6 +159,14 @@ pub enum PlanFileError {
         #[source]
         source: io::Error,
     },
+}
+
+impl PlanFileError {
+    /// True when the file could not be read (or written) at all, as opposed to
+    /// read and refused: an error (exit 1), not a refusal (exit 3).
+    pub fn is_unreadable(&self) -> bool {
+        matches!(self, PlanFileError::Io { .. })
+    }
 }
 
 fn bincode_config() -> impl bincode::config::Config {
@@ -411,12 +419,9 @@ pub fn read(path: &Path, key: Option<&[u8]>) -> Result<Plan, PlanFileError> {
     decode(&bytes, key)
 }
 
-/// The signing key from `ECSCHED_PLAN_KEY` (its raw bytes), if set and non-empty.
-pub fn plan_key_from_env() -> Option<Vec<u8>> {
-    key_from_value(std::env::var_os(PLAN_KEY_ENV))
-}
-
-fn key_from_value(value: Option<std::ffi::OsString>) -> Option<Vec<u8>> {
+/// The signing key from the value of `ECSCHED_PLAN_KEY` (its raw bytes);
+/// `None` when unset or empty.
+pub fn key_from_value(value: Option<std::ffi::OsString>) -> Option<Vec<u8>> {
     value
         .map(|v| v.into_encoded_bytes())
         .filter(|k| !k.is_empty())
@@ -550,6 +555,7 @@ mod tests {
         let after = schedule("rate(30 minutes)", State::Disabled);
         let deleted = Address::rule("old-cleanup");
         Plan {
+            plan_id: "0123456789abcdef0123456789abcdef".into(),
             tool_version: "0.1.0".into(),
             created_at: "2026-05-01T12:00:00Z".into(),
             account_id: "123456789012".into(),
@@ -639,7 +645,7 @@ mod tests {
             let bytes = encoded(key);
             let payload = &bytes[HEADER_LEN..];
             assert_eq!(&bytes[0..8], b"ECSPLAN\0");
-            assert_eq!(&bytes[8..10], &1u16.to_le_bytes());
+            assert_eq!(&bytes[8..10], &FORMAT_VERSION.to_le_bytes());
             assert_eq!(&bytes[10..12], &1u16.to_le_bytes());
             assert_eq!(&bytes[12..20], &(payload.len() as u64).to_le_bytes());
             assert_eq!(&bytes[20..52], Sha256::digest(payload).as_slice());
@@ -674,12 +680,12 @@ mod tests {
             .collect();
         assert_eq!(
             (FORMAT_VERSION, digest.as_str()),
-            (1, PINNED_PAYLOAD_SHA256),
+            (2, PINNED_PAYLOAD_SHA256),
             "the plan payload shape changed: bump FORMAT_VERSION and update PINNED_PAYLOAD_SHA256"
         );
     }
     const PINNED_PAYLOAD_SHA256: &str =
-        "7bdab80fd64eb104bccb9faa544f43272b18ed04a16e0c178ea8fc671bc0601d";
+        "227428f2dbf3f9eba50f8d5c227706e8dc0a1a461dfe277c508f6c92f3fd1fe0";
 
     #[test]
     fn every_single_byte_change_is_refused() {
@@ -829,19 +835,19 @@ mod tests {
     #[test]
     fn unknown_version_and_encoding() {
         let mut bytes = encoded(None);
-        bytes[VERSION_AT..VERSION_AT + 2].copy_from_slice(&2u16.to_le_bytes());
+        bytes[VERSION_AT..VERSION_AT + 2].copy_from_slice(&1u16.to_le_bytes());
         let err = decode(&bytes, None).unwrap_err();
         assert!(
             matches!(
                 err,
                 PlanFileError::UnsupportedVersion {
-                    found: 2,
-                    supported: 1
+                    found: 1,
+                    supported: FORMAT_VERSION
                 }
             ),
             "{err:?}"
         );
-        assert!(err.to_string().contains("version 2"));
+        assert!(err.to_string().contains("version 1"));
 
         let mut bytes = encoded(None);
         bytes[ENCODING_AT..ENCODING_AT + 2].copy_from_slice(&2u16.to_le_bytes());

@@ -4,13 +4,14 @@
 //! except reading/writing plan files in `file`.
 
 pub mod diff;
+pub mod fields;
 pub mod file;
 pub mod view;
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::model::{Address, Rule, Schedule};
+use crate::model::{Address, DEFAULT_EVENT_BUS, DesiredState, Rule, Schedule};
 
 /// What happens to one resource.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -83,6 +84,9 @@ pub struct PlanSelection {
 /// Everything a saved plan binds (the bincode payload of a plan file).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Plan {
+    /// Random id of this plan (hex). Apply tags every rule it writes with it
+    /// (`ecsched:plan-id`), so a plan that was applied is recognised and refused.
+    pub plan_id: String,
     pub tool_version: String,
     /// RFC 3339 UTC.
     pub created_at: String,
@@ -100,6 +104,117 @@ pub struct Plan {
     pub fingerprints: Vec<Fingerprint>,
     /// Managed resources seen when planning with --prune (sorted).
     pub managed_seen: Vec<Address>,
+}
+
+/// One live resource as the planner and the executor see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LiveResource {
+    pub resource: Resource,
+    /// The tracking tag of the rule (or of a schedule's group).
+    pub tracking_id: Option<String>,
+    /// The `ecsched:plan-id` tag of a rule: the plan that wrote it last.
+    pub plan_id: Option<String>,
+    /// Digest of everything the read returned, modelled or not.
+    pub fingerprint: String,
+    /// Targets ecsched does not manage on this rule (kept untouched).
+    pub foreign_targets: Vec<String>,
+}
+
+/// Something seen on the account that is not ecsched's business, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Skipped {
+    /// `rule NAME` or `schedule GROUP/NAME`.
+    pub what: String,
+    pub reason: String,
+}
+
+/// The result of reading live state.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct LiveRead {
+    pub resources: Vec<LiveResource>,
+    pub skipped: Vec<Skipped>,
+}
+
+/// What to read from AWS: for a plan, everything on the cluster plus what the
+/// config declares; for checking a plan, exactly the resources it touches
+/// (plus everything on the cluster when it prunes, to compare the managed set).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ReadScope {
+    pub cluster_arn: String,
+    /// List everything that targets the cluster (on `buses`, and in Scheduler).
+    pub list: bool,
+    /// Event buses to list (always including the default bus).
+    pub buses: Vec<String>,
+    /// Resources to read whatever they target.
+    pub addresses: Vec<Address>,
+}
+
+impl ReadScope {
+    fn buses<'a>(addresses: impl IntoIterator<Item = &'a Address>) -> Vec<String> {
+        let mut buses: Vec<String> = addresses
+            .into_iter()
+            .filter_map(|a| match a {
+                Address::Rule { event_bus, .. } => Some(event_bus.clone()),
+                Address::Schedule { .. } => None,
+            })
+            .collect();
+        buses.push(DEFAULT_EVENT_BUS.to_string());
+        buses.sort();
+        buses.dedup();
+        buses
+    }
+
+    /// For planning `desired`.
+    pub fn for_desired(desired: &DesiredState) -> ReadScope {
+        let addresses: Vec<Address> = desired
+            .rules
+            .iter()
+            .map(Rule::address)
+            .chain(desired.schedules.iter().map(Schedule::address))
+            .collect();
+        ReadScope {
+            cluster_arn: desired.cluster_arn.clone(),
+            list: true,
+            buses: ReadScope::buses(&addresses),
+            addresses,
+        }
+    }
+
+    /// Everything on the cluster, nothing named (`dump`, the managed set).
+    pub fn cluster(cluster_arn: &str) -> ReadScope {
+        ReadScope {
+            cluster_arn: cluster_arn.to_string(),
+            list: true,
+            buses: vec![DEFAULT_EVENT_BUS.to_string()],
+            addresses: Vec::new(),
+        }
+    }
+
+    /// For checking `plan`: the touched resources; with prune also everything
+    /// on the cluster.
+    pub fn for_plan(plan: &Plan) -> ReadScope {
+        let addresses: Vec<Address> = plan
+            .fingerprints
+            .iter()
+            .map(|f| f.address.clone())
+            .collect();
+        ReadScope {
+            cluster_arn: plan.cluster_arn.clone(),
+            list: plan.selection.prune,
+            buses: ReadScope::buses(addresses.iter().chain(&plan.managed_seen)),
+            addresses,
+        }
+    }
+
+    /// Exactly these resources.
+    pub fn only(cluster_arn: &str, addresses: Vec<Address>) -> ReadScope {
+        ReadScope {
+            cluster_arn: cluster_arn.to_string(),
+            list: false,
+            buses: ReadScope::buses(&addresses),
+            addresses,
+        }
+    }
 }
 
 impl Plan {

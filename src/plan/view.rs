@@ -23,20 +23,24 @@ pub struct Masking {
     pub show_sensitive: bool,
 }
 
+/// Environment names masked unless configured otherwise.
+pub const DEFAULT_SENSITIVE_PATTERNS: [&str; 4] = ["*PASSWORD*", "*SECRET*", "*TOKEN*", "*KEY*"];
+
 impl Masking {
-    /// Default patterns, or `ECSCHED_SENSITIVE_PATTERNS` (comma-separated globs).
-    pub fn from_env(show_sensitive: bool) -> Masking {
-        let patterns = std::env::var("ECSCHED_SENSITIVE_PATTERNS")
-            .ok()
-            .filter(|s| !s.trim().is_empty())
-            .map(|s| s.split(',').map(|p| p.trim().to_string()).collect())
-            .unwrap_or_else(|| {
-                ["*PASSWORD*", "*SECRET*", "*TOKEN*", "*KEY*"]
-                    .map(String::from)
-                    .to_vec()
-            });
+    /// Masks names matching `patterns` (globs with `*`, case-insensitive; the
+    /// defaults when empty), unless `show_sensitive`.
+    pub fn new(patterns: &[String], show_sensitive: bool) -> Masking {
+        let patterns: Vec<String> = patterns
+            .iter()
+            .map(|p| p.trim().to_string())
+            .filter(|p| !p.is_empty())
+            .collect();
         Masking {
-            patterns,
+            patterns: if patterns.is_empty() {
+                DEFAULT_SENSITIVE_PATTERNS.map(String::from).to_vec()
+            } else {
+                patterns
+            },
             show_sensitive,
         }
     }

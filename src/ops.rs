@@ -1,0 +1,478 @@
+//! What each command that talks to AWS does, as library functions returning
+//! data (the CLI prints it and asks the questions): load the config with
+//! AWS-backed template sources, connect, check task definitions, read live
+//! state, make a plan, verify and apply it, delete one resource, dump, run a
+//! task. Owns the order of those steps and nothing else: selection, ownership,
+//! diff and drift rules live in `plan` and `apply`, defaults in `model`.
+
+use std::collections::HashSet;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use crate::apply::{self, ExecuteOptions, Outcome, Progress, Report, Stop, Verified, VerifyError};
+use crate::aws::{Aws, AwsOptions, LazyRemote, TaskOutcome};
+use crate::config::{self, LoadedConfig};
+use crate::error::{Error, MissingTaskDefinition, Result};
+use crate::model::{self, Address, DesiredState, EcsTarget, dump};
+use crate::plan::diff::{self, DiffInput, SelectError};
+use crate::plan::{
+    LiveRead, LiveResource, Plan, PlanSelection, ReadScope, Resource, ResourceChange, Skipped,
+};
+
+/// Where the config is and how to reach AWS (from the command line and the
+/// environment, read once by the CLI).
+#[derive(Debug, Clone, Default)]
+pub struct Settings {
+    /// `-c/--conf`; `None`: the default file names in `cwd`.
+    pub conf: Option<PathBuf>,
+    pub cwd: PathBuf,
+    pub aws: AwsOptions,
+}
+
+impl Settings {
+    fn env(&self) -> impl Fn(&str) -> Option<String> + use<> {
+        |k: &str| std::env::var(k).ok()
+    }
+
+    /// Loads the config; templates may read S3/SSM when `remote` (connecting on
+    /// first use).
+    pub fn load(&self, remote: bool) -> Result<LoadedConfig> {
+        let path = config::find_config(self.conf.as_deref(), &self.cwd)?;
+        let env = self.env();
+        let lazy = LazyRemote::new(self.aws.clone());
+        let source: Option<&dyn config::plugin::RemoteSource> =
+            if remote { Some(&lazy) } else { None };
+        let load = || {
+            config::load(&config::LoadRequest {
+                path: &path,
+                cwd: &self.cwd,
+                env: &env,
+                remote: source,
+            })
+        };
+        // Blocking S3/SSM reads from inside the runtime need block_in_place.
+        let loaded = match tokio::runtime::Handle::try_current() {
+            Ok(_) => tokio::task::block_in_place(load),
+            Err(_) => load(),
+        };
+        Ok(loaded?)
+    }
+}
+
+/// A loaded config, a connection to its account and region, the desired state.
+pub struct Session {
+    pub cfg: LoadedConfig,
+    pub aws: Aws,
+    pub desired: DesiredState,
+}
+
+/// Loads the config (with AWS for templates), connects (region: `--region`,
+/// else the config's, else the SDK chain) and builds the desired state.
+pub async fn session(settings: &Settings) -> Result<Session> {
+    let cfg = settings.load(true)?;
+    if cfg.raw.cluster.as_deref().unwrap_or_default().is_empty() {
+        return Err(Error::Usage(format!(
+            "{}: cluster is required",
+            cfg.display
+        )));
+    }
+    let aws = connect(settings, cfg.raw.region.clone()).await?;
+    let desired = model::desired::build(&cfg.raw, aws.context());
+    Ok(Session { cfg, aws, desired })
+}
+
+/// Connects with the settings, the config's region filling in for `--region`.
+pub async fn connect(settings: &Settings, config_region: Option<String>) -> Result<Aws> {
+    let opts = AwsOptions {
+        region: settings.aws.region.clone().or(config_region),
+        ..settings.aws.clone()
+    };
+    Ok(Aws::connect(&opts).await?)
+}
+
+/// DescribeTaskDefinition for every task definition the selection uses; all
+/// missing ones are reported at once.
+pub async fn check_task_definitions(s: &Session, sel: &PlanSelection) -> Result<()> {
+    let (rules, schedules) = diff::select(&s.desired, sel)?;
+    let wanted = rules
+        .iter()
+        .flat_map(|r| {
+            r.targets
+                .iter()
+                .map(move |t| (format!("rule \"{}\"", r.name), &t.ecs))
+        })
+        .chain(
+            schedules
+                .iter()
+                .map(|x| (format!("schedule \"{}\"", x.name), &x.ecs)),
+        );
+    let mut checked = HashSet::new();
+    let mut missing = Vec::new();
+    for (used_by, ecs) in wanted {
+        let td = &ecs.task_definition_arn;
+        if !checked.insert(td.clone()) {
+            continue;
+        }
+        if !s.aws.task_definition_exists(td).await? {
+            missing.push(MissingTaskDefinition {
+                used_by,
+                task_definition: model::arn::shorten_task_definition(td, s.aws.context()),
+            });
+        }
+    }
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::TaskDefinitions {
+            file: s.cfg.display.clone(),
+            missing,
+        })
+    }
+}
+
+/// A plan and what the planner wants the user to know.
+pub struct Planned {
+    pub plan: Plan,
+    pub warnings: Vec<String>,
+    /// What the read saw and left alone (for `-v`).
+    pub skipped: Vec<Skipped>,
+}
+
+/// A random 128-bit id, hex (plan ids).
+pub fn random_id() -> String {
+    let mut bytes = [0u8; 16];
+    let from_os = std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut bytes));
+    if from_os.is_err() {
+        // No /dev/urandom: time, pid and a counter, hashed.
+        use sha2::Digest;
+        use std::sync::atomic::{AtomicU64, Ordering};
+        static COUNTER: AtomicU64 = AtomicU64::new(0);
+        let seed = format!(
+            "{:?}{}{}",
+            std::time::SystemTime::now(),
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::Relaxed)
+        );
+        bytes.copy_from_slice(&sha2::Sha256::digest(seed.as_bytes())[..16]);
+    }
+    config::hex(&bytes)
+}
+
+/// A plan for this session with no changes yet.
+pub fn new_plan(s: &Session, selection: PlanSelection) -> Plan {
+    let ctx = s.aws.context();
+    Plan {
+        plan_id: random_id(),
+        tool_version: env!("CARGO_PKG_VERSION").to_string(),
+        created_at: chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+        account_id: ctx.account_id.clone(),
+        partition: ctx.partition.clone(),
+        region: ctx.region.clone(),
+        cluster_arn: s.desired.cluster_arn.clone(),
+        tracking_id: s.desired.tracking_id.clone(),
+        config_path: s.cfg.display.clone(),
+        config_digest: s.cfg.digest(),
+        selection,
+        changes: Vec::new(),
+        fingerprints: Vec::new(),
+        managed_seen: Vec::new(),
+    }
+}
+
+/// Checks the task definitions, reads live state and computes the plan.
+pub async fn make_plan(s: &Session, sel: PlanSelection, progress: Progress<'_>) -> Result<Planned> {
+    check_task_definitions(s, &sel).await?;
+    let read = s
+        .aws
+        .read(&ReadScope::for_desired(&s.desired), progress)
+        .await?;
+    let rules_with_tags: HashSet<String> = s
+        .cfg
+        .raw
+        .rules
+        .iter()
+        .flatten()
+        .filter(|r| r.tags.is_some())
+        .map(|r| r.name.clone())
+        .collect();
+    let cs = diff::compute(&DiffInput {
+        desired: &s.desired,
+        rules_with_tags: &rules_with_tags,
+        live: &read.resources,
+        selection: &sel,
+    })?;
+    let plan = Plan {
+        changes: cs.changes,
+        fingerprints: cs.fingerprints,
+        managed_seen: cs.managed_seen,
+        ..new_plan(s, sel)
+    };
+    Ok(Planned {
+        plan,
+        warnings: cs.warnings,
+        skipped: read.skipped,
+    })
+}
+
+/// What ended an apply that did not refuse.
+pub enum Applied {
+    /// Nothing to write.
+    NothingToDo,
+    Report(Report),
+}
+
+/// Hooks through which an apply tells the CLI what happens.
+pub struct ApplyEvents<'a> {
+    pub reading: Progress<'a>,
+    pub started: &'a (dyn Fn(usize) + Sync),
+    pub result: &'a (dyn Fn(&ResourceChange, &Outcome) + Sync),
+}
+
+/// Verifies `plan` against live state and applies it.
+pub async fn verify_and_execute(
+    aws: &Aws,
+    plan: &Plan,
+    source_name: &str,
+    stop: &Stop,
+    events: &ApplyEvents<'_>,
+) -> Result<std::result::Result<Applied, i32>> {
+    let verified: Verified = match apply::verify(aws, plan, source_name, events.reading, stop).await
+    {
+        Ok(v) => v,
+        Err(VerifyError::Refused(r)) => return Err(r.into()),
+        Err(VerifyError::Read(e)) => return Err(e.into()),
+        Err(VerifyError::Interrupted(signal)) => return Ok(Err(signal)),
+    };
+    if !plan.has_work() {
+        return Ok(Ok(Applied::NothingToDo));
+    }
+    (events.started)(plan.changes.len());
+    let report = apply::execute(
+        aws,
+        plan,
+        &verified,
+        &ExecuteOptions {
+            concurrency: aws_write_concurrency(aws),
+            ..ExecuteOptions::default()
+        },
+        stop,
+        events.result,
+    )
+    .await;
+    Ok(Ok(Applied::Report(report)))
+}
+
+/// Resources written at once: each write is a few calls in a row, so a third
+/// of the call slots keeps every API busy.
+fn aws_write_concurrency(_aws: &Aws) -> usize {
+    ExecuteOptions::default().concurrency
+}
+
+/// Reads and checks a plan file, connects to its account and region (the
+/// caller's `--region`/`AWS_REGION` must match the plan's; with none, the
+/// plan's), and checks that the plan is for them.
+pub async fn open_plan(
+    settings: &Settings,
+    path: &Path,
+    key: Option<&[u8]>,
+) -> Result<(Plan, Aws)> {
+    let plan = crate::plan::file::read(path, key)?;
+    let asked = settings.aws.region.clone().or_else(|| {
+        ["AWS_REGION", "AWS_DEFAULT_REGION"]
+            .iter()
+            .find_map(|k| std::env::var(k).ok().filter(|v| !v.is_empty()))
+    });
+    let aws = connect(settings, Some(asked.unwrap_or_else(|| plan.region.clone()))).await?;
+    apply::check_target(&plan, &path.display().to_string(), aws.context())?;
+    Ok((plan, aws))
+}
+
+/// `GROUP/NAME`, or a name: the config's group for it, else the one live
+/// schedule of that name on the cluster (ambiguous names need GROUP/NAME).
+async fn schedule_address(s: &Session, name: &str) -> Result<Address> {
+    if let Some((group, name)) = name.split_once('/') {
+        return Ok(Address::Schedule {
+            group: group.to_string(),
+            name: name.to_string(),
+        });
+    }
+    if let Ok(x) = diff::find_schedule(&s.desired, name) {
+        return Ok(x.address());
+    }
+    let live = s
+        .aws
+        .read(&ReadScope::cluster(&s.desired.cluster_arn), &|_, _| {})
+        .await?;
+    let found: Vec<Address> = live
+        .resources
+        .iter()
+        .map(|l| l.resource.address())
+        .filter(|a| matches!(a, Address::Schedule { .. }) && a.name() == name)
+        .collect();
+    match found.as_slice() {
+        [one] => Ok(one.clone()),
+        [] => Err(Error::Usage(format!(
+            "no schedule named \"{name}\" targets {} (use GROUP/NAME for a schedule in a specific group)",
+            s.desired.cluster_arn
+        ))),
+        many => Err(Error::Usage(format!(
+            "several schedules are named \"{name}\": {}; use GROUP/NAME",
+            many.iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))),
+    }
+}
+
+/// Which resource `delete` or `run` names.
+pub enum Target<'a> {
+    Rule(&'a str),
+    Schedule(&'a str),
+}
+
+/// The plan that deletes one resource (ownership rules: `plan::diff::delete_one`).
+pub async fn delete_plan(s: &Session, target: Target<'_>, force: bool) -> Result<Plan> {
+    let address = match target {
+        Target::Rule(r) => Address::rule(r),
+        Target::Schedule(name) => schedule_address(s, name).await?,
+    };
+    let read = s
+        .aws
+        .read(
+            &ReadScope::only(&s.desired.cluster_arn, vec![address.clone()]),
+            &|_, _| {},
+        )
+        .await?;
+    let Some(live) = read
+        .resources
+        .into_iter()
+        .find(|l| l.resource.address() == address)
+    else {
+        return Err(Error::Usage(format!(
+            "{address} does not exist in {}",
+            s.aws.context().region
+        )));
+    };
+    let (change, fingerprint) = diff::delete_one(&live, &s.desired.tracking_id, force)?;
+    Ok(Plan {
+        changes: vec![change],
+        fingerprints: vec![fingerprint],
+        ..new_plan(s, PlanSelection::default())
+    })
+}
+
+/// What `dump` prints, and notes about what it left out.
+pub struct Dumped {
+    pub config: config::raw::RawConfig,
+    pub notes: Vec<String>,
+    pub skipped: Vec<Skipped>,
+}
+
+/// Reads every rule and schedule that targets `cluster` (or the config's) and
+/// returns them as a config.
+pub async fn dump(
+    settings: &Settings,
+    cluster: Option<&str>,
+    role: Option<&str>,
+    progress: Progress<'_>,
+) -> Result<Dumped> {
+    let cfg = match &settings.conf {
+        Some(_) => Some(settings.load(true)?),
+        None => None,
+    };
+    let raw = cfg.as_ref().map(|c| c.raw.clone()).unwrap_or_default();
+    let cluster = cluster
+        .map(str::to_string)
+        .or_else(|| raw.cluster.clone())
+        .ok_or_else(|| {
+            Error::Usage("dump needs --cluster (or a config with cluster:)".to_string())
+        })?;
+    let aws = connect(settings, raw.region.clone()).await?;
+    let ctx = aws.context().clone();
+    let read: LiveRead = aws
+        .read(
+            &ReadScope::cluster(&model::arn::cluster(&cluster, &ctx)),
+            progress,
+        )
+        .await?;
+    let mut notes = Vec::new();
+    let mut rules = Vec::new();
+    let mut schedules = Vec::new();
+    for l in read.resources {
+        if !l.foreign_targets.is_empty() {
+            notes.push(format!(
+                "note: {} also has targets ecsched does not manage ({}); they are not dumped and ecsched leaves them alone",
+                l.resource.address(),
+                l.foreign_targets.join(", ")
+            ));
+        }
+        match l.resource {
+            Resource::Rule(r) => rules.push(r),
+            Resource::Schedule(x) => schedules.push(x),
+        }
+    }
+    let header = dump::Header {
+        role: role.map(str::to_string).or_else(|| raw.role.clone()),
+        region: ctx.region.clone(),
+        cluster,
+        tracking_id: cfg.as_ref().map(|_| model::desired::tracking_id(&raw)),
+        plugins: raw.plugins.clone(),
+    };
+    Ok(Dumped {
+        config: dump::config(header, &rules, &schedules, &ctx),
+        notes,
+        skipped: read.skipped,
+    })
+}
+
+/// The ECS targets `run` starts, and a label for messages.
+pub fn run_targets(
+    s: &Session,
+    target: Target<'_>,
+) -> std::result::Result<(String, Vec<EcsTarget>), SelectError> {
+    match target {
+        Target::Rule(name) => {
+            let r = diff::find_rule(&s.desired, name)?;
+            Ok((
+                format!("rule \"{name}\""),
+                r.targets.iter().map(|t| t.ecs.clone()).collect(),
+            ))
+        }
+        Target::Schedule(name) => {
+            let x = diff::find_schedule(&s.desired, name)?;
+            Ok((format!("schedule \"{name}\""), vec![x.ecs.clone()]))
+        }
+    }
+}
+
+/// Starts the tasks; returns `(cluster, task ARNs)` per target.
+pub async fn run_tasks(s: &Session, targets: &[EcsTarget]) -> Result<Vec<(String, Vec<String>)>> {
+    let mut all = Vec::new();
+    for t in targets {
+        let arns = s.aws.run_task(t).await?;
+        all.push((t.cluster_arn.clone(), arns));
+    }
+    Ok(all)
+}
+
+/// Waits for the started tasks to stop.
+pub async fn wait_tasks(
+    s: &Session,
+    started: &[(String, Vec<String>)],
+    timeout: std::time::Duration,
+) -> Result<Vec<TaskOutcome>> {
+    let mut out = Vec::new();
+    for (cluster, arns) in started {
+        out.extend(s.aws.wait_tasks(cluster, arns, timeout).await?);
+    }
+    Ok(out)
+}
+
+/// The live resources of a read, by address (tests and views).
+pub fn by_address(read: &LiveRead) -> std::collections::BTreeMap<Address, &LiveResource> {
+    read.resources
+        .iter()
+        .map(|l| (l.resource.address(), l))
+        .collect()
+}
