@@ -3,8 +3,9 @@
 use chrono::{DateTime, Utc};
 
 use super::{Globals, Outcome, print_stdout};
-use crate::config::{defaults, expr, raw::config_schema};
+use crate::config::{defaults, raw::config_schema};
 use crate::error::{Error, Result};
+use crate::expr;
 
 /// `ECSCHED_NOW` (RFC 3339) pins "now" for reproducible `--next` output.
 fn now() -> Result<DateTime<Utc>> {

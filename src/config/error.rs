@@ -80,46 +80,6 @@ fn render_all(d: &[Diagnostic]) -> String {
     out
 }
 
-/// "Did you mean" helper: the closest candidate within a small edit distance.
-pub fn suggest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<String> {
-    let lw = word.to_ascii_lowercase();
-    candidates
-        .into_iter()
-        .map(|c| (edit_distance(&lw, &c.to_ascii_lowercase()), c))
-        .filter(|(d, c)| *d <= (c.len().max(word.len()) / 3).max(2))
-        .min_by_key(|(d, _)| *d)
-        .map(|(_, c)| format!("did you mean `{c}`?"))
-}
-
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut cur = vec![i + 1; b.len() + 1];
-        for (j, cb) in b.iter().enumerate() {
-            cur[j + 1] = (prev[j] + usize::from(ca != *cb))
-                .min(prev[j + 1] + 1)
-                .min(cur[j] + 1);
-        }
-        prev = cur;
-    }
-    prev[b.len()]
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn suggests_close_keys_only() {
-        assert_eq!(
-            suggest("schedule_expression", ["scheduleExpression", "name"]).as_deref(),
-            Some("did you mean `scheduleExpression`?")
-        );
-        assert_eq!(
-            suggest("launchType", ["launch_type", "group"]).as_deref(),
-            Some("did you mean `launch_type`?")
-        );
-        assert_eq!(suggest("zzzzzz", ["name", "group"]), None);
-    }
-}
+/// Kept so that callers outside `config` (`plan/diff.rs`, `cli/remote.rs`) keep compiling until
+/// they import [`crate::suggest::suggest`] directly; the rule lives in `crate::suggest`.
+pub use crate::suggest::suggest;

@@ -6,7 +6,8 @@
 
 pub mod defaults;
 pub mod error;
-pub mod expr;
+pub mod fields;
+pub mod gocompat;
 pub mod plugin;
 pub mod raw;
 pub mod schema;

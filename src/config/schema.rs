@@ -7,9 +7,10 @@ use std::sync::OnceLock;
 
 use serde_json::Value;
 
-use super::error::{Diagnostic, suggest};
+use super::error::Diagnostic;
 use super::raw::config_schema;
 use super::yaml::PosIndex;
+use crate::suggest::suggest;
 
 fn validator() -> Option<&'static (Value, jsonschema::Validator)> {
     static V: OnceLock<Option<(Value, jsonschema::Validator)>> = OnceLock::new();

@@ -23,8 +23,8 @@ use handlebars::{
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
+use super::gocompat::{go_json_escape, go_json_string, string_arg, to_template_string};
 use super::plugin::{PLUGIN_CALL, PluginSpec, Plugins, RemoteSource, is_plugin_function_name};
-use super::tfstate::{go_json_escape, go_number, to_template_string};
 
 /// What to render and with which environment.
 pub struct RenderRequest<'a> {
@@ -222,46 +222,10 @@ fn undefined_plugin_function(name: &str, plugins: &Plugins<'_>) -> String {
         }
     }
     let names = plugins.function_names();
-    if let Some(hint) = did_you_mean(name, names.iter().map(String::as_str)) {
+    if let Some(hint) = crate::suggest::closest(name, names.iter().map(String::as_str)) {
         let _ = write!(message, " (did you mean \"{hint}\"?)");
     }
     message
-}
-
-fn did_you_mean<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
-    let limit = if name.chars().count() <= 4 { 1 } else { 2 };
-    candidates
-        .into_iter()
-        .map(|c| (edit_distance(name, c), c))
-        .filter(|(d, _)| *d <= limit)
-        .min_by_key(|(d, _)| *d)
-        .map(|(_, c)| c)
-}
-
-/// Optimal string alignment distance (Levenshtein plus transpositions).
-fn edit_distance(a: &str, b: &str) -> usize {
-    let a: Vec<char> = a.chars().collect();
-    let b: Vec<char> = b.chars().collect();
-    let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
-    for (i, row) in d.iter_mut().enumerate() {
-        row[0] = i;
-    }
-    for (j, cell) in d[0].iter_mut().enumerate() {
-        *cell = j;
-    }
-    for i in 1..=a.len() {
-        for j in 1..=b.len() {
-            let cost = usize::from(a[i - 1] != b[j - 1]);
-            let mut best = (d[i - 1][j] + 1)
-                .min(d[i][j - 1] + 1)
-                .min(d[i - 1][j - 1] + cost);
-            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
-                best = best.min(d[i - 2][j - 2] + 1);
-            }
-            d[i][j] = best;
-        }
-    }
-    d[a.len()][b.len()]
 }
 
 // ---------------------------------------------------------------------------
@@ -440,7 +404,7 @@ impl Translator<'_> {
         let backslashes = raw.len() - trimmed.len();
         self.out.text.push_str(trimmed);
         if backslashes > 0 {
-            let lit = json_quote(&"\\".repeat(backslashes));
+            let lit = go_json_string(&"\\".repeat(backslashes));
             let _ = write!(self.out.text, "{{{{{LIT_HELPER} {lit}}}}}");
         }
     }
@@ -841,7 +805,7 @@ impl Translator<'_> {
                 .chain(["tfstate", "tfstatef", "ssm", PLUGIN_CALL].iter())
                 .copied();
             let mut message = format!("unknown function \"{name}\"");
-            if let Some(hint) = did_you_mean(name, candidates) {
+            if let Some(hint) = crate::suggest::closest(name, candidates) {
                 let _ = write!(message, " (did you mean \"{hint}\"?)");
             }
             self.out.problems.push(Problem::at(line, column, message));
@@ -868,7 +832,7 @@ impl Translator<'_> {
             Expr::Call { .. } => format!("({})", self.emit_call_expr(expr)),
             Expr::Str(s) => {
                 self.out.literals.insert(s.clone());
-                json_quote(s)
+                go_json_string(s)
             }
             Expr::Num(n) => n.clone(),
             Expr::Bool(b) => b.to_string(),
@@ -1008,27 +972,6 @@ fn scan_string(s: &str) -> Result<(String, usize), String> {
         }
     }
     Err(format!("unterminated string (missing {quote})"))
-}
-
-/// A JSON string literal, which handlebars reads as a string parameter.
-fn json_quote(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if u32::from(c) < 0x20 => {
-                let _ = write!(out, "\\u{:04x}", u32::from(c));
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
 }
 
 /// Parses a whole Go pipeline: `cmd | cmd …`; the value of each command is
@@ -1273,7 +1216,7 @@ impl Function<'_, '_> {
                 args.len()
             ));
         };
-        let name = string_arg(MUST_ENV, name)?;
+        let name = string_arg(MUST_ENV, 1, name)?;
         match self.state.env.get(&name) {
             EnvValue::Set(v) => Ok(v),
             EnvValue::Unset => Err(format!(
@@ -1290,8 +1233,8 @@ impl Function<'_, '_> {
             return Err("env: expected at least 1 argument (NAME [DEFAULT…])".to_owned());
         }
         let mut value = String::new();
-        for arg in args {
-            let name = string_arg(ENV, arg)?;
+        for (i, arg) in args.iter().enumerate() {
+            let name = string_arg(ENV, i + 1, arg)?;
             if let EnvValue::Set(v) = self.state.env.get(&name)
                 && !v.is_empty()
             {
@@ -1300,17 +1243,6 @@ impl Function<'_, '_> {
             value = name;
         }
         Ok(value)
-    }
-}
-
-fn string_arg(func: &str, v: &Value) -> Result<String, String> {
-    match v {
-        Value::String(s) => Ok(s.clone()),
-        Value::Number(n) => Ok(go_number(n)),
-        other => Err(format!(
-            "{func}: expected a string argument, got {}",
-            to_template_string(other)
-        )),
     }
 }
 

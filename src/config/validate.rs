@@ -6,10 +6,11 @@
 use std::collections::{BTreeMap, HashSet};
 
 use super::error::Diagnostic;
-use super::expr;
+use super::fields::{TargetFields, normalize_date, target_fields};
+use super::raw::TRACKING_TAG;
 use super::raw::{RawConfig, RawRule, RawSchedule};
 use super::yaml::PosIndex;
-use crate::model::desired::{TargetFields, normalize_date, target_fields};
+use crate::expr;
 
 struct Ctx<'a> {
     file: &'a str,
@@ -179,7 +180,7 @@ fn check_tags(c: &mut Ctx<'_>, p: &str, label: &str, tags: &BTreeMap<String, Str
     }
     for (k, v) in tags {
         let kp = format!("{p}/{}", super::yaml::escape_pointer_token(k));
-        if k == crate::model::TRACKING_TAG {
+        if k == TRACKING_TAG {
             c.err(
                 &kp,
                 label,

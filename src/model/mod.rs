@@ -15,8 +15,8 @@ use std::collections::BTreeMap;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-/// The tag that marks a rule as managed, shared with ecschedule.
-pub const TRACKING_TAG: &str = "ecschedule:tracking-id";
+/// The tag that marks a rule as managed, shared with ecschedule (defined in config).
+pub use crate::config::raw::TRACKING_TAG;
 /// Default IAM role name for targets (ecschedule's default).
 pub const DEFAULT_ROLE: &str = "ecsEventsRole";
 /// Default event bus.
