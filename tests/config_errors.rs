@@ -9,7 +9,7 @@
 //! In a `.stderr` file, `$DIR` stands for the absolute path of `testdata/invalid`.
 
 use std::io::ErrorKind;
-use std::net::TcpListener;
+use std::net::{TcpListener, TcpStream};
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -24,11 +24,17 @@ const DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/invalid");
 /// A local TCP endpoint that counts (and drops) every connection made to it. Pointed to by
 /// `AWS_ENDPOINT_URL`, it proves that a command made no AWS call at all: an SDK call would
 /// connect here and fail fast, instead of leaving the machine or hanging.
+///
+/// The count is exact, not timed: a client's `connect` returns only once the kernel has
+/// completed the handshake and queued the connection on the listener, so when the command
+/// has exited, every connection it made is either counted by the accept thread or still in
+/// the listener's queue, where [`AwsTripwire::assert_untouched`] drains it.
 pub struct AwsTripwire {
     pub endpoint: String,
     hits: Arc<AtomicUsize>,
     stop: Arc<AtomicBool>,
-    thread: Option<thread::JoinHandle<()>>,
+    /// Accepts (and drops) connections until `stop`; hands the listener back.
+    thread: Option<thread::JoinHandle<TcpListener>>,
 }
 
 impl AwsTripwire {
@@ -53,12 +59,11 @@ impl AwsTripwire {
                             hits.fetch_add(1, Ordering::SeqCst);
                             drop(stream);
                         }
-                        Err(e) if e.kind() == ErrorKind::WouldBlock => {
-                            thread::sleep(Duration::from_millis(2));
-                        }
-                        Err(_) => break,
+                        // Nothing queued (or a transient error): poll again shortly.
+                        Err(_) => thread::sleep(Duration::from_millis(2)),
                     }
                 }
+                listener
             }
         });
         Self {
@@ -78,16 +83,28 @@ impl AwsTripwire {
             .env("AWS_REGION", "ap-northeast-3")
     }
 
-    /// Panics if anything connected since [`AwsTripwire::new`].
+    /// Stops the accept thread and counts what it had not accepted yet.
+    fn connections(&mut self) -> usize {
+        self.stop.store(true, Ordering::SeqCst);
+        let mut hits = 0;
+        if let Some(listener) = self.thread.take().and_then(|t| t.join().ok()) {
+            loop {
+                match listener.accept() {
+                    Ok(_) => hits += 1,
+                    Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                    Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                    Err(e) => panic!("draining the tripwire's queue: {e}"),
+                }
+            }
+        }
+        hits + self.hits.load(Ordering::SeqCst)
+    }
+
+    /// Panics if anything connected since [`AwsTripwire::new`]. Call it once the command has
+    /// exited (`Test::failure` and the like return only then).
     #[track_caller]
     pub fn assert_untouched(mut self, what: &str) {
-        // Connections that completed in the kernel's backlog are accepted before stopping.
-        thread::sleep(Duration::from_millis(10));
-        self.stop.store(true, Ordering::SeqCst);
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-        let hits = self.hits.load(Ordering::SeqCst);
+        let hits = self.connections();
         assert_eq!(
             hits, 0,
             "{what}: ecsched connected to the AWS endpoint {hits} time(s); it must make no AWS call"
@@ -98,6 +115,29 @@ impl AwsTripwire {
 impl Default for AwsTripwire {
     fn default() -> Self {
         Self::new()
+    }
+}
+
+impl Drop for AwsTripwire {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// The tripwire itself: a connection made right before the check is counted, with no sleep
+/// or timing involved, whether the accept thread took it or it was still queued.
+#[test]
+fn the_tripwire_counts_every_connection_made_before_the_check() {
+    for made in [0, 1, 3] {
+        let mut tripwire = AwsTripwire::new();
+        let address = tripwire.endpoint.trim_start_matches("http://").to_owned();
+        for _ in 0..made {
+            drop(TcpStream::connect(&address).expect("connecting to the tripwire"));
+        }
+        assert_eq!(tripwire.connections(), made);
     }
 }
 
