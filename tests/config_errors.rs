@@ -195,6 +195,12 @@ cases! {
     missing_schedule_expression => "missing-schedule-expression.yaml",
     several_schema_problems => "several-schema-problems.yaml",
     wrong_type_and_typo_json => "wrong-type-and-typo.json",
+    commented_out_rules => "commented-out-rules.yaml",
+    multiple_documents => "multiple-documents.yaml",
+    task_count_overflow => "task-count-overflow.yaml",
+    // files that are not files (a symbolic link to /dev/zero; see also the tests below)
+    config_is_a_device => "config-is-a-device.yaml",
+    tfstate_is_a_device => "tfstate-is-a-device.yaml",
     // templates and plugins
     missing_env => "missing-env.yaml",
     unknown_template_function => "unknown-template-function.yaml",
@@ -244,6 +250,71 @@ cases! {
     bad_propagate_tags => "bad-propagate-tags.yaml",
     // all problems at once
     several_problems => "several-problems.yaml",
+}
+
+/// Bad inputs that cannot be kept in `testdata/invalid/`: a config or tfstate file over the
+/// size limit (sparse, so it costs no disk) and a named pipe (which, opened, would block
+/// until something writes to it). Each is refused before it is read.
+#[cfg(unix)]
+#[test]
+fn oversized_files_and_fifos_are_refused_unread() {
+    const LIMIT: u64 = 64 * 1024 * 1024;
+    let sparse = |path: &Path, len: u64| {
+        std::fs::File::create(path)
+            .and_then(|f| f.set_len(len))
+            .expect("making a sparse file");
+    };
+    let too_large = "it is larger than 64 MiB, the limit for a file ecsched reads";
+
+    let tripwire = AwsTripwire::new();
+    let test = tripwire.arm(Test::new());
+    sparse(&test.path().join("big.yaml"), LIMIT + 1);
+    test.args(["-c", "big.yaml", "validate"])
+        .stdout("")
+        .stderr(&format!(
+            "error: cannot read config file big.yaml: {too_large}\n"
+        ))
+        .failure();
+    tripwire.assert_untouched("a config over the limit");
+
+    let tripwire = AwsTripwire::new();
+    let test = tripwire.arm(Test::new()).config(
+        "ecsched.yaml",
+        "
+        region: ap-northeast-3
+        cluster: app
+        rules:
+        - name: r
+          scheduleExpression: rate(1 day)
+          taskDefinition: job:{{ tfstate `output.revision` }}
+        plugins:
+        - name: tfstate
+          config:
+            path: big.tfstate
+        ",
+    );
+    sparse(&test.path().join("big.tfstate"), LIMIT + 1);
+    test.args(["-c", "ecsched.yaml", "validate"])
+        .stdout("")
+        .stderr(&format!(
+            "error: ecsched.yaml:8:3: tfstate big.tfstate: cannot read the file: {too_large}\n"
+        ))
+        .failure();
+    tripwire.assert_untouched("a tfstate over the limit");
+
+    let tripwire = AwsTripwire::new();
+    let test = tripwire.arm(Test::new());
+    let made = std::process::Command::new("mkfifo")
+        .arg(test.path().join("pipe.yaml"))
+        .status()
+        .expect("mkfifo");
+    assert!(made.success());
+    test.args(["-c", "pipe.yaml", "validate"])
+        .stdout("")
+        .stderr("error: cannot read config file pipe.yaml: it is a named pipe (FIFO), not a regular file\n")
+        .timeout(Duration::from_secs(60))
+        .failure();
+    tripwire.assert_untouched("a FIFO as config");
 }
 
 #[test]

@@ -7,6 +7,7 @@
 pub mod defaults;
 pub mod error;
 pub mod fields;
+pub mod files;
 pub mod gocompat;
 pub mod plugin;
 pub mod raw;
@@ -85,7 +86,7 @@ pub fn load(req: &LoadRequest<'_>) -> Result<LoadedConfig, ConfigError> {
     } else {
         req.cwd.join(req.path)
     };
-    let text = std::fs::read_to_string(&full).map_err(|source| ConfigError::Read {
+    let text = files::read_text(&full).map_err(|source| ConfigError::Read {
         path: req.path.to_path_buf(),
         source,
     })?;
@@ -147,7 +148,8 @@ pub fn parse_rendered(display: &str, rendered: &str) -> Result<(RawConfig, PosIn
         v => v,
     };
     schema::normalize(&mut value);
-    let mut diagnostics = schema::check(display, &value, &doc.index);
+    let mut diagnostics = non_i64_diagnostics(display, rendered, &mut value, &doc.index);
+    diagnostics.extend(schema::check(display, &value, &doc.index));
     if diagnostics.is_empty() {
         match serde_json::from_value::<RawConfig>(value) {
             Ok(raw) => {
@@ -165,6 +167,58 @@ pub fn parse_rendered(display: &str, rendered: &str) -> Result<(RawConfig, PosIn
         diagnostics.dedup();
     }
     Err(ConfigError::Invalid { diagnostics })
+}
+
+/// Reports (and takes out) the integers no config field can hold, e.g. a `taskCount` of
+/// `99999999999999999999`, with their position and as written.
+fn non_i64_diagnostics(
+    display: &str,
+    rendered: &str,
+    value: &mut serde_json::Value,
+    index: &PosIndex,
+) -> Vec<Diagnostic> {
+    let taken = schema::take_non_i64(value);
+    taken
+        .into_iter()
+        .map(|(pointer, number)| {
+            let pos = index.value_pos(&pointer);
+            let written = pos
+                .and_then(|p| literal_at(rendered, p))
+                .map_or_else(|| number.to_string(), str::to_owned);
+            let label = schema::resource_label(value, &pointer)
+                .map(|l| format!("{l}: "))
+                .unwrap_or_default();
+            let path = schema::human_path(&pointer);
+            let out_of_range = number
+                .as_f64()
+                .is_none_or(|f| !(-9.223_372_036_854_776e18..9.223_372_036_854_776e18).contains(&f));
+            let message = if out_of_range {
+                format!(
+                    "{label}{path}: {written} is out of range (integers here go from {} to {})",
+                    i64::MIN,
+                    i64::MAX
+                )
+            } else {
+                #[allow(clippy::cast_possible_truncation)] // a whole number within i64's range
+                let digits = number.as_f64().map_or(0, |f| f as i64);
+                format!(
+                    "{label}{path}: {written} is not written as an integer (use digits only, e.g. {digits})"
+                )
+            };
+            Diagnostic::new(display, pos, message)
+        })
+        .collect()
+}
+
+/// The plain scalar that starts at `pos` in `text`, as written.
+fn literal_at(text: &str, pos: Pos) -> Option<&str> {
+    let line = text.lines().nth(pos.line.checked_sub(1)?)?;
+    let start = line.char_indices().nth(pos.column.checked_sub(1)?)?.0;
+    let rest = &line[start..];
+    let end = rest
+        .find(|c: char| c.is_whitespace() || matches!(c, ',' | ']' | '}' | '#'))
+        .unwrap_or(rest.len());
+    Some(&rest[..end]).filter(|s| !s.is_empty())
 }
 
 /// Semantic checks over whatever parts of a schema-invalid document can be read.

@@ -12,6 +12,7 @@ use std::sync::{Mutex, PoisonError};
 
 use serde_json::{Map, Value};
 
+use super::files;
 use super::gocompat::{go_sprintf, string_arg, to_template_string};
 use super::tfstate::{TfState, TfStateError, TfStateLocation};
 
@@ -463,7 +464,7 @@ fn read_state(
     };
     match location {
         TfStateLocation::File(path) => {
-            let bytes = std::fs::read(path).map_err(|cause| {
+            let bytes = files::read(path).map_err(|cause| {
                 tf(
                     if cause.kind() == std::io::ErrorKind::NotFound && source.relative {
                         TfStateError::NotFound {
@@ -492,7 +493,7 @@ fn read_state(
                 let workspace = path
                     .parent()
                     .map(|dir| dir.join("environment"))
-                    .and_then(|p| std::fs::read_to_string(p).ok())
+                    .and_then(|p| files::read_text(&p).ok())
                     .unwrap_or_default();
                 if let Some(remote_location) =
                     TfState::backend_location(&bytes, &source_name, &workspace).map_err(tf)?

@@ -251,6 +251,8 @@ fn yaml_options() -> serde_saphyr::Options {
     let mut options = serde_saphyr::Options::default();
     options.strict_booleans = true;
     options.with_snippet = false;
+    // As in `yaml::parse`: comments are not read, so they are not buffered either.
+    options.emit_comments = false;
     options
 }
 
@@ -268,7 +270,7 @@ fn plugin_specs(text: &str) -> Result<Vec<SpannedSpec>, Problem> {
             if matches!(&as_value, Ok(v) if !v.is_object()) {
                 return Ok(Vec::new());
             }
-            return Err(yaml_problem(&e));
+            return Err(yaml_problem(&e, text));
         }
     };
     let mut specs = Vec::new();
@@ -290,7 +292,17 @@ fn location(l: serde_saphyr::Location) -> Option<(usize, usize)> {
     Some((line, column))
 }
 
-fn yaml_problem(e: &serde_saphyr::Error) -> Problem {
+fn yaml_problem(e: &serde_saphyr::Error, text: &str) -> Problem {
+    if let Err(syntax) = super::yaml::parse(text)
+        && syntax.message.starts_with("multiple YAML documents")
+    {
+        // Said the same way as when the config itself is read.
+        return Problem {
+            line: syntax.pos.map(|p| p.line),
+            column: syntax.pos.map(|p| p.column),
+            message: format!("invalid YAML: {}", syntax.message),
+        };
+    }
     let at = e.location().and_then(location);
     let message = e.to_string();
     let message = message.lines().next().unwrap_or_default();

@@ -382,6 +382,26 @@ plugins:
 }
 
 #[test]
+fn comments_before_the_plugins_list_do_not_stop_it_being_read() {
+    let mut text = String::from("a: {{ tfstate `output.vpc_id` }}\nplugins:\n");
+    text.push_str(&"# - name: ssm (commented out)\n".repeat(40));
+    text.push_str("- name: tfstate\n  config:\n    path: tfstate/seed-prod.tfstate\n");
+    let out = render(&text, &[]).expect("render");
+    assert!(out.starts_with("a: vpc-0e6a4c1f2b3d4e5f6\n"), "{out}");
+}
+
+#[test]
+fn a_second_yaml_document_is_named_as_such_when_plugins_are_read() {
+    let text = "a: {{ tfstate `x.y` }}\n---\nplugins:\n- name: tfstate\n";
+    assert_eq!(
+        messages(render(text, &[])),
+        [
+            "ecschedule.yaml:2:1: invalid YAML: multiple YAML documents in one file are not supported (a second one starts here); put each config in its own file"
+        ]
+    );
+}
+
+#[test]
 fn tfstate_without_a_plugin_and_plugin_config_errors() {
     let errors = messages(render("a: {{ tfstate `x.y` }}\n", &[]));
     assert_eq!(
