@@ -204,6 +204,7 @@ cases! {
     // templates and plugins
     missing_env => "missing-env.yaml",
     unknown_template_function => "unknown-template-function.yaml",
+    must_env_bare_word => "must-env-bare-word.yaml",
     go_template_range => "go-template-range.yaml",
     unclosed_template_action => "unclosed-template-action.yaml",
     unknown_plugin => "unknown-plugin.yaml",

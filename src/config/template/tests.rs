@@ -283,6 +283,26 @@ fn unknown_functions_get_a_hint_and_missing_envs_are_listed_too() {
 }
 
 #[test]
+fn bare_words_where_a_string_belongs_are_reported_once() {
+    let text = "a: {{ must_env XV }}\nb: {{ env XV `default` }}\nc: {{ XV | must_env }}\nd: {{ json_escape (must_env XV) }}\ne: {{ tfstate aws_vpc.main }}\nf: {{ must_env (env `A`) }}\n";
+    assert_eq!(
+        messages(render(text, &[("XV", "set"), ("A", "XV")])),
+        [
+            "ecschedule.yaml:1:16: must_env needs a quoted variable name: `XV` (a bare word is a function call in templates; write must_env `XV`)",
+            "ecschedule.yaml:2:11: env needs a quoted variable name: `XV` (a bare word is a function call in templates; write env `XV`)",
+            "ecschedule.yaml:3:7: must_env needs a quoted variable name: `XV` (a bare word is a function call in templates; write must_env `XV`)",
+            "ecschedule.yaml:4:29: must_env needs a quoted variable name: `XV` (a bare word is a function call in templates; write must_env `XV`)",
+            "ecschedule.yaml:5:15: unknown variable \"aws_vpc.main\": templates have no data, use env or must_env",
+        ]
+    );
+    // A known function as the argument is a real call, as in Go.
+    assert_eq!(
+        render("{{ must_env (env `A`) }}", &[("A", "XV"), ("XV", "v")]).as_deref(),
+        Ok("v")
+    );
+}
+
+#[test]
 fn env_function_semantics() {
     let env = [("SET", "value"), ("EMPTY", ""), ("OTHER", "other")];
     let cases = [

@@ -14,8 +14,8 @@ use super::super::plugin::{PLUGIN_CALL, is_plugin_function_name};
 use super::lex::{self, Fault, Tok, TokKind, fault, find_close};
 use super::parse::{Expr, parse_command_all, parse_pipeline_all};
 use super::{
-    BLOCK_HELPERS, BUILTINS, GO_BLOCK_ACTIONS, GO_OTHER_ACTIONS, LIT_HELPER, OWN_FUNCTIONS,
-    POS_KEY, Problem, VOID_HELPER,
+    BLOCK_HELPERS, BUILTINS, ENV, GO_BLOCK_ACTIONS, GO_OTHER_ACTIONS, LIT_HELPER, MUST_ENV,
+    OWN_FUNCTIONS, POS_KEY, Problem, VOID_HELPER,
 };
 
 /// A function call found in the file, at its original position.
@@ -437,9 +437,11 @@ impl Translator<'_> {
             return self.emit_arg(expr);
         };
         let (line, column) = self.pos(*at);
-        let known = OWN_FUNCTIONS.contains(&name.as_str())
-            || BUILTINS.contains(&name.as_str())
-            || is_plugin_function_name(name);
+        let known = is_function(name);
+        if known && self.bare_words(name, args) {
+            // Reported; the call renders as nothing rather than failing again on "".
+            return VOID_HELPER.to_owned();
+        }
         if !known {
             let candidates = OWN_FUNCTIONS
                 .iter()
@@ -469,6 +471,43 @@ impl Translator<'_> {
         text
     }
 
+    /// Reports each argument of `func` that is a bare unknown word (``must_env XV``):
+    /// Go reads it as a call of a function `XV`, but it is meant as a string. Only for the
+    /// functions whose parameters are strings (ours and the plugins'). True if any.
+    fn bare_words(&mut self, func: &str, args: &[Expr]) -> bool {
+        let what = if func == MUST_ENV || func == ENV {
+            "variable name"
+        } else if func.ends_with("tfstate") || func.ends_with("tfstatef") {
+            "address"
+        } else if func.ends_with("ssm") {
+            "parameter name"
+        } else if func == PLUGIN_CALL {
+            "function name"
+        } else if OWN_FUNCTIONS.contains(&func) {
+            "string"
+        } else {
+            return false;
+        };
+        let mut found = false;
+        for arg in args {
+            if let Expr::Call { name, args, at } = arg
+                && args.is_empty()
+                && !is_function(name)
+            {
+                let (line, column) = self.pos(*at);
+                self.out.problems.push(Problem::at(
+                    line,
+                    column,
+                    format!(
+                        "{func} needs a quoted {what}: `{name}` (a bare word is a function call in templates; write {func} `{name}`)"
+                    ),
+                ));
+                found = true;
+            }
+        }
+        found
+    }
+
     fn emit_arg(&mut self, expr: &Expr) -> String {
         match expr {
             Expr::Call { .. } => format!("({})", self.emit_call_expr(expr)),
@@ -482,6 +521,11 @@ impl Translator<'_> {
             Expr::Ref(r) => r.clone(),
         }
     }
+}
+
+/// A function a template may call: ours, a handlebars built-in, or a plugin's.
+fn is_function(name: &str) -> bool {
+    OWN_FUNCTIONS.contains(&name) || BUILTINS.contains(&name) || is_plugin_function_name(name)
 }
 
 fn go_action_message(word: &str) -> String {
