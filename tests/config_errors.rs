@@ -236,7 +236,13 @@ cases! {
     bad_role_arn => "bad-role-arn.yaml",
     bad_kms_key_arn => "bad-kms-key-arn.yaml",
     bad_region => "bad-region.yaml",
+    unknown_region => "unknown-region.yaml",
+    region_typo => "region-typo.yaml",
     missing_cluster => "missing-cluster.yaml",
+    missing_cluster_without_rules => "missing-cluster-without-rules.yaml",
+    empty_cluster => "empty-cluster.yaml",
+    tracking_id_too_long => "tracking-id-too-long.yaml",
+    schedule_on_custom_bus => "schedule-on-custom-bus.yaml",
     per_rule_cluster_mismatch => "per-rule-cluster-mismatch.yaml",
     // targets and AWS limits
     missing_task_definition => "missing-task-definition.yaml",

@@ -11,6 +11,7 @@ pub mod files;
 pub mod gocompat;
 pub mod plugin;
 pub mod raw;
+pub mod regions;
 pub mod schema;
 pub mod template;
 pub mod tfstate;
@@ -230,7 +231,11 @@ fn partial_semantic(display: &str, value: &serde_json::Value, index: &PosIndex) 
     let top = RawConfig {
         role: field(value, "role"),
         region: field(value, "region"),
-        cluster: field(value, "cluster"),
+        // A cluster of the wrong type is the schema's to report: taken as its JSON text here,
+        // it is not also reported as missing or empty.
+        cluster: value
+            .get("cluster")
+            .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_owned)),
         tracking_id: field(value, "trackingId"),
         plugins: field(value, "plugins"),
         ..RawConfig::default()

@@ -19,8 +19,8 @@ use serde::{Deserialize, Serialize};
 pub use crate::config::raw::TRACKING_TAG;
 /// Default IAM role name for targets (ecschedule's default).
 pub const DEFAULT_ROLE: &str = "ecsEventsRole";
-/// Default event bus.
-pub const DEFAULT_EVENT_BUS: &str = "default";
+/// Default event bus (defined in config).
+pub use crate::config::raw::DEFAULT_EVENT_BUS;
 /// Default Scheduler group.
 pub const DEFAULT_SCHEDULE_GROUP: &str = "default";
 /// EventBridge's retry defaults (also Scheduler's).
