@@ -260,3 +260,77 @@ fn partial_semantic(display: &str, value: &serde_json::Value, index: &PosIndex) 
         schedules.iter().map(|(i, r)| (*i, r)).collect();
     validate::validate_parts(display, &top, &rules, &schedules, index)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn problems(text: &str) -> Vec<String> {
+        match parse_rendered("f.yaml", text) {
+            Ok(_) => Vec::new(),
+            Err(ConfigError::Invalid { diagnostics }) => {
+                diagnostics.iter().map(ToString::to_string).collect()
+            }
+            Err(other) => vec![other.to_string()],
+        }
+    }
+
+    const HEAD: &str = "region: ap-northeast-3\ncluster: c\nrules:\n- name: r\n  scheduleExpression: rate(1 day)\n  taskDefinition: t:1\n";
+
+    #[test]
+    fn integers_no_field_can_hold_are_reported_where_and_as_written() {
+        let range =
+            "is out of range (integers here go from -9223372036854775808 to 9223372036854775807)";
+        for (value, message) in [
+            (
+                "99999999999999999999",
+                format!("99999999999999999999 {range}"),
+            ),
+            (
+                "18446744073709551615",
+                format!("18446744073709551615 {range}"),
+            ),
+            (
+                "-99999999999999999999",
+                format!("-99999999999999999999 {range}"),
+            ),
+            ("1e300", format!("1e300 {range}")),
+            (
+                "2.0",
+                "2.0 is not written as an integer (use digits only, e.g. 2)".to_owned(),
+            ),
+            (
+                "1e1",
+                "1e1 is not written as an integer (use digits only, e.g. 10)".to_owned(),
+            ),
+        ] {
+            let text = format!("{HEAD}  taskCount: {value} # a comment\n");
+            assert_eq!(
+                problems(&text),
+                [format!(
+                    "f.yaml:7:14: rule \"r\": rules[0].taskCount: {message}"
+                )],
+                "{value}"
+            );
+        }
+        // With a fraction it is the schema's, as before.
+        assert_eq!(
+            problems(&format!("{HEAD}  taskCount: 2.5\n")),
+            ["f.yaml:7:14: rule \"r\": rules[0].taskCount: 2.5 is not of type \"integer\""]
+        );
+        // Where a string is wanted, a large number is text, as before.
+        assert_eq!(
+            problems(&format!("{HEAD}  referenceId: 18446744073709551615\n")),
+            Vec::<String>::new()
+        );
+        // In a flow mapping the literal ends at the comma.
+        assert_eq!(
+            problems(&format!(
+                "{HEAD}  retryPolicy: {{maximumRetryAttempts: 99999999999999999999, maximumEventAgeInSeconds: 60}}\n"
+            )),
+            [format!(
+                "f.yaml:7:39: rule \"r\": rules[0].retryPolicy.maximumRetryAttempts: 99999999999999999999 {range}"
+            )]
+        );
+    }
+}

@@ -303,6 +303,17 @@ fn bare_words_where_a_string_belongs_are_reported_once() {
 }
 
 #[test]
+fn string_parameters_take_no_numbers_or_booleans_as_in_go() {
+    assert_eq!(
+        messages(render("a: {{ must_env true }}\nb: {{ env `X` 1 }}\n", &[])),
+        [
+            "ecschedule.yaml:1:7: must_env: argument 1 must be a quoted string, got true (Go templates do not convert it)",
+            "ecschedule.yaml:2:7: env: argument 2 must be a quoted string, got 1 (Go templates do not convert it)",
+        ]
+    );
+}
+
+#[test]
 fn env_function_semantics() {
     let env = [("SET", "value"), ("EMPTY", ""), ("OTHER", "other")];
     let cases = [
