@@ -314,6 +314,20 @@ fn string_parameters_take_no_numbers_or_booleans_as_in_go() {
 }
 
 #[test]
+fn literals_with_characters_go_escapes_pass_through_unchanged() {
+    // The translator hands literals to handlebars in Go's JSON spelling (`<` as \u003c).
+    let env = [("A<B&C", "set"), ("Q", "x")];
+    assert_eq!(
+        render(
+            "{{ \"a<b>&c\\u2028\" }} {{ must_env `A<B&C` }} {{ env `Q` \"<\\t>\" }}",
+            &env
+        )
+        .as_deref(),
+        Ok("a<b>&c\u{2028} set x")
+    );
+}
+
+#[test]
 fn env_function_semantics() {
     let env = [("SET", "value"), ("EMPTY", ""), ("OTHER", "other")];
     let cases = [
