@@ -7,9 +7,11 @@ pub mod aws;
 pub mod cli;
 pub mod config;
 pub mod error;
+pub mod expr;
 pub mod model;
 pub mod ops;
 pub mod output;
 pub mod plan;
+pub mod suggest;
 
 pub use cli::run;

@@ -9,7 +9,7 @@
 //! In a `.stderr` file, `$DIR` stands for the absolute path of `testdata/invalid`.
 
 use std::io::ErrorKind;
-use std::net::TcpListener;
+use std::net::{TcpListener, TcpStream};
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -24,11 +24,17 @@ const DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/invalid");
 /// A local TCP endpoint that counts (and drops) every connection made to it. Pointed to by
 /// `AWS_ENDPOINT_URL`, it proves that a command made no AWS call at all: an SDK call would
 /// connect here and fail fast, instead of leaving the machine or hanging.
+///
+/// The count is exact, not timed: a client's `connect` returns only once the kernel has
+/// completed the handshake and queued the connection on the listener, so when the command
+/// has exited, every connection it made is either counted by the accept thread or still in
+/// the listener's queue, where [`AwsTripwire::assert_untouched`] drains it.
 pub struct AwsTripwire {
     pub endpoint: String,
     hits: Arc<AtomicUsize>,
     stop: Arc<AtomicBool>,
-    thread: Option<thread::JoinHandle<()>>,
+    /// Accepts (and drops) connections until `stop`; hands the listener back.
+    thread: Option<thread::JoinHandle<TcpListener>>,
 }
 
 impl AwsTripwire {
@@ -53,12 +59,11 @@ impl AwsTripwire {
                             hits.fetch_add(1, Ordering::SeqCst);
                             drop(stream);
                         }
-                        Err(e) if e.kind() == ErrorKind::WouldBlock => {
-                            thread::sleep(Duration::from_millis(2));
-                        }
-                        Err(_) => break,
+                        // Nothing queued (or a transient error): poll again shortly.
+                        Err(_) => thread::sleep(Duration::from_millis(2)),
                     }
                 }
+                listener
             }
         });
         Self {
@@ -78,16 +83,28 @@ impl AwsTripwire {
             .env("AWS_REGION", "ap-northeast-3")
     }
 
-    /// Panics if anything connected since [`AwsTripwire::new`].
+    /// Stops the accept thread and counts what it had not accepted yet.
+    fn connections(&mut self) -> usize {
+        self.stop.store(true, Ordering::SeqCst);
+        let mut hits = 0;
+        if let Some(listener) = self.thread.take().and_then(|t| t.join().ok()) {
+            loop {
+                match listener.accept() {
+                    Ok(_) => hits += 1,
+                    Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                    Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                    Err(e) => panic!("draining the tripwire's queue: {e}"),
+                }
+            }
+        }
+        hits + self.hits.load(Ordering::SeqCst)
+    }
+
+    /// Panics if anything connected since [`AwsTripwire::new`]. Call it once the command has
+    /// exited (`Test::failure` and the like return only then).
     #[track_caller]
     pub fn assert_untouched(mut self, what: &str) {
-        // Connections that completed in the kernel's backlog are accepted before stopping.
-        thread::sleep(Duration::from_millis(10));
-        self.stop.store(true, Ordering::SeqCst);
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-        let hits = self.hits.load(Ordering::SeqCst);
+        let hits = self.connections();
         assert_eq!(
             hits, 0,
             "{what}: ecsched connected to the AWS endpoint {hits} time(s); it must make no AWS call"
@@ -98,6 +115,29 @@ impl AwsTripwire {
 impl Default for AwsTripwire {
     fn default() -> Self {
         Self::new()
+    }
+}
+
+impl Drop for AwsTripwire {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// The tripwire itself: a connection made right before the check is counted, with no sleep
+/// or timing involved, whether the accept thread took it or it was still queued.
+#[test]
+fn the_tripwire_counts_every_connection_made_before_the_check() {
+    for made in [0, 1, 3] {
+        let mut tripwire = AwsTripwire::new();
+        let address = tripwire.endpoint.trim_start_matches("http://").to_owned();
+        for _ in 0..made {
+            drop(TcpStream::connect(&address).expect("connecting to the tripwire"));
+        }
+        assert_eq!(tripwire.connections(), made);
     }
 }
 
@@ -155,9 +195,16 @@ cases! {
     missing_schedule_expression => "missing-schedule-expression.yaml",
     several_schema_problems => "several-schema-problems.yaml",
     wrong_type_and_typo_json => "wrong-type-and-typo.json",
+    commented_out_rules => "commented-out-rules.yaml",
+    multiple_documents => "multiple-documents.yaml",
+    task_count_overflow => "task-count-overflow.yaml",
+    // files that are not files (a symbolic link to /dev/zero; see also the tests below)
+    config_is_a_device => "config-is-a-device.yaml",
+    tfstate_is_a_device => "tfstate-is-a-device.yaml",
     // templates and plugins
     missing_env => "missing-env.yaml",
     unknown_template_function => "unknown-template-function.yaml",
+    must_env_bare_word => "must-env-bare-word.yaml",
     go_template_range => "go-template-range.yaml",
     unclosed_template_action => "unclosed-template-action.yaml",
     unknown_plugin => "unknown-plugin.yaml",
@@ -189,7 +236,13 @@ cases! {
     bad_role_arn => "bad-role-arn.yaml",
     bad_kms_key_arn => "bad-kms-key-arn.yaml",
     bad_region => "bad-region.yaml",
+    unknown_region => "unknown-region.yaml",
+    region_typo => "region-typo.yaml",
     missing_cluster => "missing-cluster.yaml",
+    missing_cluster_without_rules => "missing-cluster-without-rules.yaml",
+    empty_cluster => "empty-cluster.yaml",
+    tracking_id_too_long => "tracking-id-too-long.yaml",
+    schedule_on_custom_bus => "schedule-on-custom-bus.yaml",
     per_rule_cluster_mismatch => "per-rule-cluster-mismatch.yaml",
     // targets and AWS limits
     missing_task_definition => "missing-task-definition.yaml",
@@ -204,6 +257,71 @@ cases! {
     bad_propagate_tags => "bad-propagate-tags.yaml",
     // all problems at once
     several_problems => "several-problems.yaml",
+}
+
+/// Bad inputs that cannot be kept in `testdata/invalid/`: a config or tfstate file over the
+/// size limit (sparse, so it costs no disk) and a named pipe (which, opened, would block
+/// until something writes to it). Each is refused before it is read.
+#[cfg(unix)]
+#[test]
+fn oversized_files_and_fifos_are_refused_unread() {
+    const LIMIT: u64 = 64 * 1024 * 1024;
+    let sparse = |path: &Path, len: u64| {
+        std::fs::File::create(path)
+            .and_then(|f| f.set_len(len))
+            .expect("making a sparse file");
+    };
+    let too_large = "it is larger than 64 MiB, the limit for a file ecsched reads";
+
+    let tripwire = AwsTripwire::new();
+    let test = tripwire.arm(Test::new());
+    sparse(&test.path().join("big.yaml"), LIMIT + 1);
+    test.args(["-c", "big.yaml", "validate"])
+        .stdout("")
+        .stderr(&format!(
+            "error: cannot read config file big.yaml: {too_large}\n"
+        ))
+        .failure();
+    tripwire.assert_untouched("a config over the limit");
+
+    let tripwire = AwsTripwire::new();
+    let test = tripwire.arm(Test::new()).config(
+        "ecsched.yaml",
+        "
+        region: ap-northeast-3
+        cluster: app
+        rules:
+        - name: r
+          scheduleExpression: rate(1 day)
+          taskDefinition: job:{{ tfstate `output.revision` }}
+        plugins:
+        - name: tfstate
+          config:
+            path: big.tfstate
+        ",
+    );
+    sparse(&test.path().join("big.tfstate"), LIMIT + 1);
+    test.args(["-c", "ecsched.yaml", "validate"])
+        .stdout("")
+        .stderr(&format!(
+            "error: ecsched.yaml:8:3: tfstate big.tfstate: cannot read the file: {too_large}\n"
+        ))
+        .failure();
+    tripwire.assert_untouched("a tfstate over the limit");
+
+    let tripwire = AwsTripwire::new();
+    let test = tripwire.arm(Test::new());
+    let made = std::process::Command::new("mkfifo")
+        .arg(test.path().join("pipe.yaml"))
+        .status()
+        .expect("mkfifo");
+    assert!(made.success());
+    test.args(["-c", "pipe.yaml", "validate"])
+        .stdout("")
+        .stderr("error: cannot read config file pipe.yaml: it is a named pipe (FIFO), not a regular file\n")
+        .timeout(Duration::from_secs(60))
+        .failure();
+    tripwire.assert_untouched("a FIFO as config");
 }
 
 #[test]

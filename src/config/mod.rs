@@ -5,9 +5,12 @@
 //! reads from AWS only through `plugin::RemoteSource` (tfstate in S3, SSM).
 
 pub mod error;
-pub mod expr;
+pub mod fields;
+pub mod files;
+pub mod gocompat;
 pub mod plugin;
 pub mod raw;
+pub mod regions;
 pub mod schema;
 pub mod template;
 pub mod tfstate;
@@ -83,7 +86,7 @@ pub fn load(req: &LoadRequest<'_>) -> Result<LoadedConfig, ConfigError> {
     } else {
         req.cwd.join(req.path)
     };
-    let text = std::fs::read_to_string(&full).map_err(|source| ConfigError::Read {
+    let text = files::read_text(&full).map_err(|source| ConfigError::Read {
         path: req.path.to_path_buf(),
         source,
     })?;
@@ -145,7 +148,8 @@ pub fn parse_rendered(display: &str, rendered: &str) -> Result<(RawConfig, PosIn
         v => v,
     };
     schema::normalize(&mut value);
-    let mut diagnostics = schema::check(display, &value, &doc.index);
+    let mut diagnostics = non_i64_diagnostics(display, rendered, &mut value, &doc.index);
+    diagnostics.extend(schema::check(display, &value, &doc.index));
     if diagnostics.is_empty() {
         match serde_json::from_value::<RawConfig>(value) {
             Ok(raw) => {
@@ -165,6 +169,58 @@ pub fn parse_rendered(display: &str, rendered: &str) -> Result<(RawConfig, PosIn
     Err(ConfigError::Invalid { diagnostics })
 }
 
+/// Reports (and takes out) the integers no config field can hold, e.g. a `taskCount` of
+/// `99999999999999999999`, with their position and as written.
+fn non_i64_diagnostics(
+    display: &str,
+    rendered: &str,
+    value: &mut serde_json::Value,
+    index: &PosIndex,
+) -> Vec<Diagnostic> {
+    let taken = schema::take_non_i64(value);
+    taken
+        .into_iter()
+        .map(|(pointer, number)| {
+            let pos = index.value_pos(&pointer);
+            let written = pos
+                .and_then(|p| literal_at(rendered, p))
+                .map_or_else(|| number.to_string(), str::to_owned);
+            let label = schema::resource_label(value, &pointer)
+                .map(|l| format!("{l}: "))
+                .unwrap_or_default();
+            let path = schema::human_path(&pointer);
+            let out_of_range = number
+                .as_f64()
+                .is_none_or(|f| !(-9.223_372_036_854_776e18..9.223_372_036_854_776e18).contains(&f));
+            let message = if out_of_range {
+                format!(
+                    "{label}{path}: {written} is out of range (integers here go from {} to {})",
+                    i64::MIN,
+                    i64::MAX
+                )
+            } else {
+                #[allow(clippy::cast_possible_truncation)] // a whole number within i64's range
+                let digits = number.as_f64().map_or(0, |f| f as i64);
+                format!(
+                    "{label}{path}: {written} is not written as an integer (use digits only, e.g. {digits})"
+                )
+            };
+            Diagnostic::new(display, pos, message)
+        })
+        .collect()
+}
+
+/// The plain scalar that starts at `pos` in `text`, as written.
+fn literal_at(text: &str, pos: Pos) -> Option<&str> {
+    let line = text.lines().nth(pos.line.checked_sub(1)?)?;
+    let start = line.char_indices().nth(pos.column.checked_sub(1)?)?.0;
+    let rest = &line[start..];
+    let end = rest
+        .find(|c: char| c.is_whitespace() || matches!(c, ',' | ']' | '}' | '#'))
+        .unwrap_or(rest.len());
+    Some(&rest[..end]).filter(|s| !s.is_empty())
+}
+
 /// Semantic checks over whatever parts of a schema-invalid document can be read.
 fn partial_semantic(display: &str, value: &serde_json::Value, index: &PosIndex) -> Vec<Diagnostic> {
     fn field<T: serde::de::DeserializeOwned>(v: &serde_json::Value, key: &str) -> Option<T> {
@@ -174,7 +230,11 @@ fn partial_semantic(display: &str, value: &serde_json::Value, index: &PosIndex) 
     let top = RawConfig {
         role: field(value, "role"),
         region: field(value, "region"),
-        cluster: field(value, "cluster"),
+        // A cluster of the wrong type is the schema's to report: taken as its JSON text here,
+        // it is not also reported as missing or empty.
+        cluster: value
+            .get("cluster")
+            .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_owned)),
         tracking_id: field(value, "trackingId"),
         plugins: field(value, "plugins"),
         ..RawConfig::default()
@@ -198,4 +258,78 @@ fn partial_semantic(display: &str, value: &serde_json::Value, index: &PosIndex) 
     let schedules: Vec<(usize, &raw::RawSchedule)> =
         schedules.iter().map(|(i, r)| (*i, r)).collect();
     validate::validate_parts(display, &top, &rules, &schedules, index)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn problems(text: &str) -> Vec<String> {
+        match parse_rendered("f.yaml", text) {
+            Ok(_) => Vec::new(),
+            Err(ConfigError::Invalid { diagnostics }) => {
+                diagnostics.iter().map(ToString::to_string).collect()
+            }
+            Err(other) => vec![other.to_string()],
+        }
+    }
+
+    const HEAD: &str = "region: ap-northeast-3\ncluster: c\nrules:\n- name: r\n  scheduleExpression: rate(1 day)\n  taskDefinition: t:1\n";
+
+    #[test]
+    fn integers_no_field_can_hold_are_reported_where_and_as_written() {
+        let range =
+            "is out of range (integers here go from -9223372036854775808 to 9223372036854775807)";
+        for (value, message) in [
+            (
+                "99999999999999999999",
+                format!("99999999999999999999 {range}"),
+            ),
+            (
+                "18446744073709551615",
+                format!("18446744073709551615 {range}"),
+            ),
+            (
+                "-99999999999999999999",
+                format!("-99999999999999999999 {range}"),
+            ),
+            ("1e300", format!("1e300 {range}")),
+            (
+                "2.0",
+                "2.0 is not written as an integer (use digits only, e.g. 2)".to_owned(),
+            ),
+            (
+                "1e1",
+                "1e1 is not written as an integer (use digits only, e.g. 10)".to_owned(),
+            ),
+        ] {
+            let text = format!("{HEAD}  taskCount: {value} # a comment\n");
+            assert_eq!(
+                problems(&text),
+                [format!(
+                    "f.yaml:7:14: rule \"r\": rules[0].taskCount: {message}"
+                )],
+                "{value}"
+            );
+        }
+        // With a fraction it is the schema's, as before.
+        assert_eq!(
+            problems(&format!("{HEAD}  taskCount: 2.5\n")),
+            ["f.yaml:7:14: rule \"r\": rules[0].taskCount: 2.5 is not of type \"integer\""]
+        );
+        // Where a string is wanted, a large number is text, as before.
+        assert_eq!(
+            problems(&format!("{HEAD}  referenceId: 18446744073709551615\n")),
+            Vec::<String>::new()
+        );
+        // In a flow mapping the literal ends at the comma.
+        assert_eq!(
+            problems(&format!(
+                "{HEAD}  retryPolicy: {{maximumRetryAttempts: 99999999999999999999, maximumEventAgeInSeconds: 60}}\n"
+            )),
+            [format!(
+                "f.yaml:7:39: rule \"r\": rules[0].retryPolicy.maximumRetryAttempts: 99999999999999999999 {range}"
+            )]
+        );
+    }
 }

@@ -12,7 +12,9 @@ use std::sync::{Mutex, PoisonError};
 
 use serde_json::{Map, Value};
 
-use super::tfstate::{TfState, TfStateError, TfStateLocation, go_number, to_template_string};
+use super::files;
+use super::gocompat::{go_sprintf, string_arg, to_template_string};
+use super::tfstate::{TfState, TfStateError, TfStateLocation};
 
 /// Fetches things that live in AWS. Implemented by the aws module (which
 /// blocks on its runtime, hence sync); tests use an in-memory fake.
@@ -314,14 +316,14 @@ impl<'r> Plugins<'r> {
                         args.len()
                     ));
                 };
-                let addr = text_arg(name, 1, addr)?;
+                let addr = string_arg(name, 1, addr)?;
                 lookup_tfstate(state, &addr)
             }
             Some(Func::Tfstatef(state)) => {
                 let Some((format, rest)) = args.split_first() else {
                     return Err(format!("{name}: expected a format and its arguments"));
                 };
-                let format = text_arg(name, 1, format)?;
+                let format = string_arg(name, 1, format)?;
                 let addr = go_sprintf(&format, rest).map_err(|e| format!("{name}: {e}"))?;
                 lookup_tfstate(state, &addr)
             }
@@ -342,8 +344,8 @@ impl<'r> Plugins<'r> {
 
     fn ssm(&self, func: &str, args: &[Value]) -> Result<String, String> {
         let (name, index) = match args {
-            [name] => (text_arg(func, 1, name)?, None),
-            [name, index] => (text_arg(func, 1, name)?, Some(index_arg(func, index)?)),
+            [name] => (string_arg(func, 1, name)?, None),
+            [name, index] => (string_arg(func, 1, name)?, Some(index_arg(func, index)?)),
             _ => {
                 return Err(format!(
                     "{func}: expected 1 or 2 arguments (NAME [INDEX]), got {}",
@@ -462,7 +464,7 @@ fn read_state(
     };
     match location {
         TfStateLocation::File(path) => {
-            let bytes = std::fs::read(path).map_err(|cause| {
+            let bytes = files::read(path).map_err(|cause| {
                 tf(
                     if cause.kind() == std::io::ErrorKind::NotFound && source.relative {
                         TfStateError::NotFound {
@@ -491,7 +493,7 @@ fn read_state(
                 let workspace = path
                     .parent()
                     .map(|dir| dir.join("environment"))
-                    .and_then(|p| std::fs::read_to_string(p).ok())
+                    .and_then(|p| files::read_text(&p).ok())
                     .unwrap_or_default();
                 if let Some(remote_location) =
                     TfState::backend_location(&bytes, &source_name, &workspace).map_err(tf)?
@@ -519,19 +521,6 @@ fn read_state(
     }
 }
 
-/// A string argument; numbers and booleans are taken as their text.
-fn text_arg(func: &str, position: usize, v: &Value) -> Result<String, String> {
-    match v {
-        Value::String(s) => Ok(s.clone()),
-        Value::Number(n) => Ok(go_number(n)),
-        Value::Bool(b) => Ok(b.to_string()),
-        other => Err(format!(
-            "{func}: argument {position} must be a string, got {}",
-            to_template_string(other)
-        )),
-    }
-}
-
 fn index_arg(func: &str, v: &Value) -> Result<usize, String> {
     let parsed = match v {
         Value::Number(n) => n.as_u64().and_then(|n| usize::try_from(n).ok()),
@@ -544,68 +533,6 @@ fn index_arg(func: &str, v: &Value) -> Result<usize, String> {
             to_template_string(v)
         )
     })
-}
-
-/// Go's `fmt.Sprintf` for the verbs addresses use: `%s`, `%v`, `%d`, `%q`
-/// and `%%` (flags and widths are accepted and ignored). A missing or extra
-/// argument is an error rather than Go's `%!s(MISSING)` text.
-fn go_sprintf(format: &str, args: &[Value]) -> Result<String, String> {
-    let mut out = String::new();
-    let mut next = 0;
-    let mut chars = format.chars().peekable();
-    while let Some(c) = chars.next() {
-        if c != '%' {
-            out.push(c);
-            continue;
-        }
-        // Skip flags, width and precision.
-        while chars
-            .peek()
-            .is_some_and(|c| matches!(c, '+' | '-' | '#' | ' ' | '0'..='9' | '.'))
-        {
-            chars.next();
-        }
-        let Some(verb) = chars.next() else {
-            return Err(format!("format \"{format}\" ends with a lone %"));
-        };
-        if verb == '%' {
-            out.push('%');
-            continue;
-        }
-        let Some(arg) = args.get(next) else {
-            return Err(format!(
-                "format \"{format}\" needs more than the {} argument(s) given",
-                args.len()
-            ));
-        };
-        next += 1;
-        match verb {
-            's' | 'v' => out.push_str(&to_template_string(arg)),
-            'd' => match arg {
-                Value::Number(n) if n.is_i64() || n.is_u64() => out.push_str(&n.to_string()),
-                Value::String(s) if s.trim().parse::<i64>().is_ok() => out.push_str(s.trim()),
-                other => {
-                    return Err(format!(
-                        "%d needs an integer, got {}",
-                        to_template_string(other)
-                    ));
-                }
-            },
-            'q' => {
-                out.push('"');
-                out.push_str(&super::tfstate::go_json_escape(&to_template_string(arg)));
-                out.push('"');
-            }
-            other => return Err(format!("unsupported verb %{other} in format \"{format}\"")),
-        }
-    }
-    if next < args.len() {
-        return Err(format!(
-            "format \"{format}\" uses {next} argument(s) but {} were given",
-            args.len()
-        ));
-    }
-    Ok(out)
 }
 
 #[cfg(test)]
@@ -952,22 +879,7 @@ mod tests {
     }
 
     #[test]
-    fn sprintf_like_go() {
-        assert_eq!(
-            go_sprintf("aws_subnet.ecs['%s'].id", &[json!("web")]),
-            Ok("aws_subnet.ecs['web'].id".to_owned())
-        );
-        assert_eq!(
-            go_sprintf("a[%d].b %v %%", &[json!(2), json!(true)]),
-            Ok("a[2].b true %".to_owned())
-        );
-        assert_eq!(
-            go_sprintf("a[%q]", &[json!("k")]),
-            Ok("a[\"k\"]".to_owned())
-        );
-        assert!(go_sprintf("%s %s", &[json!("x")]).is_err());
-        assert!(go_sprintf("%s", &[json!("x"), json!("y")]).is_err());
-        assert!(go_sprintf("%d", &[json!("x")]).is_err());
+    fn plugin_function_names() {
         assert!(is_plugin_function_name("first_tfstate"));
         assert!(is_plugin_function_name("tfstatef"));
         assert!(is_plugin_function_name("plugin"));

@@ -8,6 +8,13 @@ use std::collections::BTreeMap;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+/// The tag that marks a rule or schedule as managed by a config file (its value is the
+/// file's `trackingId`), shared with ecschedule. `model` re-exports it.
+pub const TRACKING_TAG: &str = "ecschedule:tracking-id";
+
+/// The event bus a rule is on when it names none; the only one AWS runs scheduled rules on.
+pub const DEFAULT_EVENT_BUS: &str = "default";
+
 /// An ecsched (or ecschedule) configuration file.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]

@@ -7,9 +7,10 @@ use std::sync::OnceLock;
 
 use serde_json::Value;
 
-use super::error::{Diagnostic, suggest};
+use super::error::Diagnostic;
 use super::raw::config_schema;
 use super::yaml::PosIndex;
+use crate::suggest::suggest;
 
 fn validator() -> Option<&'static (Value, jsonschema::Validator)> {
     static V: OnceLock<Option<(Value, jsonschema::Validator)>> = OnceLock::new();
@@ -121,6 +122,82 @@ fn normalize_at(value: &mut Value, schema: &Value, root: &Value, depth: usize) {
         Value::Bool(b) if wants_string(schema) => *value = Value::String(b.to_string()),
         _ => {}
     }
+}
+
+/// Takes out of `value` (as if absent) every number where the schema wants an integer but
+/// that no `i64` holds: `99999999999999999999` (which YAML reads as a float), `2.0`. The
+/// schema accepts both as integers, so they would otherwise fail later, when the config is
+/// read into its types, without a position. Returns each one's pointer and value, for
+/// the caller to report; a number with a fraction (`2.5`) is left to the schema.
+pub fn take_non_i64(value: &mut Value) -> Vec<(String, Value)> {
+    let mut out = Vec::new();
+    if let Some((schema, _)) = validator() {
+        take_non_i64_at(value, "", schema, schema, 0, &mut out);
+    }
+    out
+}
+
+fn take_non_i64_at(
+    value: &mut Value,
+    pointer: &str,
+    schema: &Value,
+    root: &Value,
+    depth: usize,
+    out: &mut Vec<(String, Value)>,
+) {
+    if depth > 64 {
+        return;
+    }
+    let schema = resolve(schema, root);
+    match value {
+        Value::Object(map) => {
+            let mut taken = Vec::new();
+            for (k, v) in map.iter_mut() {
+                let Some(sub) = schema
+                    .get("properties")
+                    .and_then(|p| p.get(k))
+                    .or_else(|| schema.get("additionalProperties").filter(|a| a.is_object()))
+                else {
+                    continue;
+                };
+                let child = format!("{pointer}/{}", super::yaml::escape_pointer_token(k));
+                if is_non_i64_integer(v) && wants_integer(resolve(sub, root)) {
+                    taken.push((k.clone(), child));
+                } else {
+                    take_non_i64_at(v, &child, sub, root, depth + 1, out);
+                }
+            }
+            for (k, child) in taken {
+                if let Some(v) = map.remove(&k) {
+                    out.push((child, v));
+                }
+            }
+        }
+        Value::Array(items) => {
+            if let Some(sub) = schema.get("items") {
+                for (i, v) in items.iter_mut().enumerate() {
+                    take_non_i64_at(v, &format!("{pointer}/{i}"), sub, root, depth + 1, out);
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+/// A whole number (no fraction) that is not stored as an `i64`.
+fn is_non_i64_integer(v: &Value) -> bool {
+    match v {
+        Value::Number(n) if n.as_i64().is_none() => {
+            n.is_u64()
+                || n.as_f64()
+                    .is_some_and(|f| f.is_finite() && f.fract() == 0.0)
+        }
+        _ => false,
+    }
+}
+
+fn wants_integer(schema: &Value) -> bool {
+    schema.get("type").and_then(Value::as_str) == Some("integer")
 }
 
 fn wants_string(schema: &Value) -> bool {

@@ -6,10 +6,11 @@
 //! (local file, S3) is the plugin module's job.
 
 use std::fmt;
-use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value};
+
+use super::gocompat::to_template_string;
 
 /// The only state format version Terraform has written since 0.12.
 const SUPPORTED_VERSION: u64 = 4;
@@ -556,108 +557,6 @@ fn parse_bracket(chars: &[char], start: usize) -> Option<(Seg, usize)> {
     }
 }
 
-/// The text a template function inserts for a value, as tfstate-lookup's
-/// `Object.String()`: strings raw; numbers, booleans, lists and maps
-/// JSON-encoded the way Go's `encoding/json` does (map keys sorted,
-/// `<`, `>`, `&` escaped).
-#[must_use]
-pub fn to_template_string(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.clone(),
-        other => {
-            let mut out = String::new();
-            write_go_json(other, &mut out);
-            out
-        }
-    }
-}
-
-/// JSON-escapes a string like Go's `json.Marshal` and drops the surrounding
-/// quotes (go-config's `json_escape`).
-pub(crate) fn go_json_escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '\u{8}' => out.push_str("\\b"),
-            '\u{c}' => out.push_str("\\f"),
-            '<' | '>' | '&' | '\u{2028}' | '\u{2029}' => {
-                let _ = write!(out, "\\u{:04x}", u32::from(c));
-            }
-            c if u32::from(c) < 0x20 => {
-                let _ = write!(out, "\\u{:04x}", u32::from(c));
-            }
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-fn write_go_json(v: &Value, out: &mut String) {
-    match v {
-        Value::Null => out.push_str("null"),
-        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
-        Value::Number(n) => out.push_str(&go_number(n)),
-        Value::String(s) => {
-            out.push('"');
-            out.push_str(&go_json_escape(s));
-            out.push('"');
-        }
-        Value::Array(items) => {
-            out.push('[');
-            for (i, item) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                write_go_json(item, out);
-            }
-            out.push(']');
-        }
-        Value::Object(map) => {
-            let mut keys: Vec<&String> = map.keys().collect();
-            keys.sort();
-            out.push('{');
-            for (i, k) in keys.into_iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                out.push('"');
-                out.push_str(&go_json_escape(k));
-                out.push_str("\":");
-                if let Some(item) = map.get(k) {
-                    write_go_json(item, out);
-                }
-            }
-            out.push('}');
-        }
-    }
-}
-
-/// Go decodes JSON numbers into float64 and encodes them back in `'f'`
-/// format between 1e-6 and 1e21, `'e'` format otherwise.
-pub(crate) fn go_number(n: &serde_json::Number) -> String {
-    if n.is_i64() || n.is_u64() {
-        return n.to_string();
-    }
-    let Some(f) = n.as_f64() else {
-        return n.to_string();
-    };
-    let abs = f.abs();
-    if abs == 0.0 || (1e-6..1e21).contains(&abs) {
-        format!("{f}")
-    } else {
-        let s = format!("{f:e}");
-        match s.split_once('e') {
-            Some((mantissa, exp)) if !exp.starts_with('-') => format!("{mantissa}e+{exp}"),
-            _ => s,
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -945,21 +844,6 @@ mod tests {
             s(&st, "aws_old.z").as_deref(),
             Some(r#"[{"id":"a"},{"id":"b"}]"#)
         );
-    }
-
-    #[test]
-    fn to_template_string_matches_go() {
-        assert_eq!(to_template_string(&json!("a<b")), "a<b");
-        assert_eq!(to_template_string(&json!(30)), "30");
-        assert_eq!(to_template_string(&json!(1.5)), "1.5");
-        assert_eq!(to_template_string(&json!(1e21)), "1e+21");
-        assert_eq!(to_template_string(&json!(true)), "true");
-        assert_eq!(to_template_string(&json!(null)), "null");
-        assert_eq!(
-            to_template_string(&json!({"b": 1, "a": ["x<y", "q\"\n"]})),
-            r#"{"a":["x\u003cy","q\"\n"],"b":1}"#
-        );
-        assert_eq!(go_json_escape("a&b\u{1}"), "a\\u0026b\\u0001");
     }
 
     #[test]

@@ -6,10 +6,13 @@
 use std::collections::{BTreeMap, HashSet};
 
 use super::error::Diagnostic;
-use super::expr;
+use super::fields::{TargetFields, normalize_date, target_fields};
+use super::raw::TRACKING_TAG;
 use super::raw::{RawConfig, RawRule, RawSchedule};
+use super::regions;
 use super::yaml::PosIndex;
-use crate::model::desired::{TargetFields, normalize_date, target_fields};
+use crate::expr;
+use crate::suggest::suggest;
 
 struct Ctx<'a> {
     file: &'a str,
@@ -28,7 +31,18 @@ impl Ctx<'_> {
         };
         self.out.push(Diagnostic::new(self.file, pos, text));
     }
+
+    /// [`Ctx::err`] with a hint (e.g. "did you mean …") shown after the message.
+    fn err_hint(&mut self, pointer: &str, label: &str, msg: impl AsRef<str>, hint: Option<String>) {
+        self.err(pointer, label, msg);
+        if let Some(last) = self.out.last_mut() {
+            last.hint = hint;
+        }
+    }
 }
+
+/// AWS's limit on a tag value (in characters), which `trackingId` is one of.
+const MAX_TAG_VALUE_CHARS: usize = 256;
 
 fn valid_name(s: &str, max: usize) -> bool {
     !s.is_empty()
@@ -46,17 +60,10 @@ fn is_arn_of(s: &str, service: &str) -> bool {
         && !parts[5].is_empty()
 }
 
-fn is_region(s: &str) -> bool {
-    let parts: Vec<&str> = s.split('-').collect();
-    parts.len() >= 3
-        && parts.iter().all(|p| {
-            !p.is_empty()
-                && p.chars()
-                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
-        })
-        && parts
-            .last()
-            .is_some_and(|p| p.chars().all(|c| c.is_ascii_digit()))
+/// True for the default event bus, by name or ARN.
+fn is_default_bus(bus: &str) -> bool {
+    bus == crate::config::raw::DEFAULT_EVENT_BUS
+        || (bus.starts_with("arn:") && bus.ends_with(":event-bus/default"))
 }
 
 /// Runs every check; an empty result means the config is valid.
@@ -83,21 +90,28 @@ pub fn validate_parts(
         index,
         out: Vec::new(),
     };
-    let has_resources = !rules.is_empty() || !schedules.is_empty();
     if let Some(region) = &raw.region
-        && !is_region(region)
+        && !regions::is_known(region)
     {
-        c.err(
+        let hint = suggest(region, regions::REGIONS.iter().copied())
+            .or_else(|| Some("e.g. ap-northeast-3".to_owned()));
+        c.err_hint(
             "/region",
             "",
-            format!("region \"{region}\" is not an AWS region name (e.g. ap-northeast-3)"),
+            format!("region \"{region}\" is not an AWS region"),
+            hint,
         );
     }
     match raw.cluster.as_deref() {
-        None | Some("") if has_resources && !index.contains("/cluster") => c.err(
+        None if !index.contains("/cluster") => c.err(
             "",
             "",
             "cluster is required: the ECS cluster that the rules and schedules run tasks on",
+        ),
+        None | Some("") => c.err(
+            "/cluster",
+            "",
+            "cluster is empty: name the ECS cluster that the rules and schedules run tasks on",
         ),
         Some(cl) if cl.starts_with("arn:") && !is_arn_of(cl, "ecs") => c.err(
             "/cluster",
@@ -105,6 +119,18 @@ pub fn validate_parts(
             format!("cluster \"{cl}\" is not an ECS cluster ARN"),
         ),
         _ => {}
+    }
+    if let Some(id) = &raw.tracking_id
+        && id.chars().count() > MAX_TAG_VALUE_CHARS
+    {
+        c.err(
+            "/trackingId",
+            "",
+            format!(
+                "trackingId is {} characters long; it is the value of the {TRACKING_TAG} tag, and AWS allows at most {MAX_TAG_VALUE_CHARS}",
+                id.chars().count()
+            ),
+        );
     }
     if let Some(role) = &raw.role {
         check_role(&mut c, "/role", "", role);
@@ -179,7 +205,7 @@ fn check_tags(c: &mut Ctx<'_>, p: &str, label: &str, tags: &BTreeMap<String, Str
     }
     for (k, v) in tags {
         let kp = format!("{p}/{}", super::yaml::escape_pointer_token(k));
-        if k == crate::model::TRACKING_TAG {
+        if k == TRACKING_TAG {
             c.err(
                 &kp,
                 label,
@@ -192,11 +218,11 @@ fn check_tags(c: &mut Ctx<'_>, p: &str, label: &str, tags: &BTreeMap<String, Str
                 format!("tag key \"{k}\" must be 1-128 characters and not start with aws:"),
             );
         }
-        if v.len() > 256 {
+        if v.chars().count() > MAX_TAG_VALUE_CHARS {
             c.err(
                 &kp,
                 label,
-                format!("tag \"{k}\": value longer than 256 characters"),
+                format!("tag \"{k}\": value longer than {MAX_TAG_VALUE_CHARS} characters"),
             );
         }
     }
@@ -220,15 +246,22 @@ fn rule(c: &mut Ctx<'_>, raw: &RawConfig, r: &RawRule, p: &str, label: &str) {
             "description is longer than 512 characters",
         );
     }
-    if let Some(bus) = &r.event_bus_name
-        && !valid_name(bus, 256)
-        && !bus.starts_with("arn:")
-    {
-        c.err(
-            &format!("{p}/eventBusName"),
-            label,
-            format!("invalid event bus name \"{bus}\""),
-        );
+    if let Some(bus) = &r.event_bus_name {
+        if !valid_name(bus, 256) && !bus.starts_with("arn:") {
+            c.err(
+                &format!("{p}/eventBusName"),
+                label,
+                format!("invalid event bus name \"{bus}\""),
+            );
+        } else if !is_default_bus(bus) {
+            c.err(
+                &format!("{p}/eventBusName"),
+                label,
+                format!(
+                    "event bus \"{bus}\" cannot run a scheduleExpression: AWS runs scheduled rules only on the default event bus (remove eventBusName)"
+                ),
+            );
+        }
     }
     for (key, mine, top) in [
         ("region", &r.region, &raw.region),

@@ -203,16 +203,26 @@ pub fn parse(text: &str) -> Result<Document, SyntaxError> {
     let opts = serde_saphyr::options! {
         strict_booleans: true,
         leading_zero_numbers_as_strings: true,
+        // Comments are never read. Emitted, they are buffered while the parser looks ahead,
+        // and more than 32 in a row (e.g. commented-out rules before the first list item)
+        // failed with "too many buffered comments while looking ahead".
+        emit_comments: false,
     };
     let node: Spanned<Node> =
-        serde_saphyr::from_str_with_options(text, opts).map_err(|e| syntax_error(&e))?;
+        serde_saphyr::from_str_with_options(text, opts).map_err(|e| syntax_error(&e, text))?;
     let mut index = PosIndex::default();
     let value = convert(node, "", &mut index);
     Ok(Document { value, index })
 }
 
-fn syntax_error(e: &serde_saphyr::Error) -> SyntaxError {
+fn syntax_error(e: &serde_saphyr::Error, text: &str) -> SyntaxError {
     let pos = e.location().map(|l| pos_of(&l)).filter(|p| p.line > 0);
+    if e.to_string().contains("multiple YAML documents") {
+        return SyntaxError {
+            pos: pos.map(|p| second_document_start(text, p)),
+            message: "multiple YAML documents in one file are not supported (a second one starts here); put each config in its own file".to_owned(),
+        };
+    }
     // serde-saphyr's Display may include a source snippet over several lines;
     // keep the first line, without its own "line N column M" prefix.
     let full = e.to_string();
@@ -226,6 +236,23 @@ fn syntax_error(e: &serde_saphyr::Error) -> SyntaxError {
         message = format!("duplicate key \"{key}\"");
     }
     SyntaxError { pos, message }
+}
+
+/// Where the second document starts: the last `---` line at or before `found` (where the
+/// parser noticed its content), or `found` itself when there is none (after a `...`).
+fn second_document_start(text: &str, found: Pos) -> Pos {
+    text.lines()
+        .enumerate()
+        .take(found.line)
+        .filter(|(_, line)| {
+            line.strip_prefix("---")
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with([' ', '\t']))
+        })
+        .last()
+        .map_or(found, |(i, _)| Pos {
+            line: i + 1,
+            column: 1,
+        })
 }
 
 fn strip_location_prefix(s: &str) -> &str {
@@ -263,6 +290,72 @@ mod tests {
     fn duplicate_keys_are_errors_with_position() {
         let err = parse("a: 1\na: 2\n").unwrap_err();
         assert_eq!(err.pos.map(|p| p.line), Some(2), "{err:?}");
+    }
+
+    /// `n` comment lines (commented-out rules) right before the first list item.
+    fn with_comments(n: usize) -> String {
+        let mut text = String::from("region: x\nrules:\n");
+        for i in 0..n {
+            text.push_str(&format!("# - name: old-{i}\n"));
+        }
+        text.push_str("- name: a\n  taskCount: 2\n");
+        text
+    }
+
+    #[test]
+    fn any_number_of_comments_before_a_list_item_loads() {
+        for n in [0, 1, 32, 33, 96, 97, 1000] {
+            let doc = parse(&with_comments(n)).unwrap_or_else(|e| panic!("{n} comments: {e:?}"));
+            assert_eq!(doc.value["rules"][0]["name"], "a", "{n} comments");
+            assert_eq!(
+                doc.index.key_pos("/rules/0/taskCount").map(|p| p.line),
+                Some(n + 4),
+                "{n} comments"
+            );
+        }
+        // Between entries and keys as well.
+        let mut text = with_comments(40);
+        text.push_str(&"  # note\n".repeat(50));
+        text.push_str("- name: b\n");
+        let doc = parse(&text).expect("comments between entries");
+        assert_eq!(doc.value["rules"][1]["name"], "b");
+    }
+
+    #[test]
+    fn hash_lines_inside_block_scalars_and_quotes_are_content() {
+        let mut text = String::from("description: |\n");
+        for i in 0..40 {
+            text.push_str(&format!("  # line {i}\n"));
+        }
+        text.push_str("quoted: \"a # b\"\nplain: a#b # trailing comment\n");
+        let doc = parse(&text).expect("parse");
+        let description = doc.value["description"].as_str().expect("a string");
+        assert_eq!(description.lines().count(), 40);
+        assert!(
+            description.starts_with("# line 0\n# line 1\n"),
+            "{description}"
+        );
+        assert_eq!(doc.value["quoted"], "a # b");
+        assert_eq!(doc.value["plain"], "a#b");
+    }
+
+    #[test]
+    fn a_second_document_is_refused_at_its_start() {
+        for (text, line) in [
+            ("---\nregion: a\n---\nregion: b\n", 3),
+            ("region: a\n--- # again\nregion: b\n", 2),
+            ("region: a\n---\n\n\nregion: b\n", 2),
+            ("region: a\n...\nregion: b\n", 3),
+        ] {
+            let err = parse(text).expect_err(text);
+            assert_eq!(err.pos.map(|p| p.line), Some(line), "{text:?}: {err:?}");
+            assert_eq!(
+                err.message,
+                "multiple YAML documents in one file are not supported (a second one starts here); put each config in its own file"
+            );
+        }
+        // A leading `---` (one document) is fine.
+        assert!(parse("---\nregion: a\n").is_ok());
     }
 
     #[test]

@@ -4,7 +4,7 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::config::expr;
+use crate::expr;
 use crate::config::raw::RawConfig;
 
 /// The `validate --next N` listing: each rule (in UTC) and schedule (in its

@@ -17,8 +17,8 @@ use std::collections::BTreeMap;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-/// The tag that marks a rule as managed, shared with ecschedule.
-pub const TRACKING_TAG: &str = "ecschedule:tracking-id";
+/// The tag that marks a rule as managed, shared with ecschedule (defined in config).
+pub use crate::config::raw::TRACKING_TAG;
 /// The tag naming the plan that wrote a rule last: a plan whose id a touched
 /// rule already carries was applied, and is refused.
 pub const PLAN_ID_TAG: &str = "ecsched:plan-id";
@@ -33,8 +33,8 @@ pub struct Owner {
 }
 /// Default IAM role name for targets (ecschedule's default).
 pub const DEFAULT_ROLE: &str = "ecsEventsRole";
-/// Default event bus.
-pub const DEFAULT_EVENT_BUS: &str = "default";
+/// Default event bus (defined in config).
+pub use crate::config::raw::DEFAULT_EVENT_BUS;
 /// Default Scheduler group.
 pub const DEFAULT_SCHEDULE_GROUP: &str = "default";
 /// EventBridge's retry defaults (also Scheduler's).

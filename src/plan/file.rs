@@ -326,11 +326,52 @@ pub fn decode(bytes: &[u8], key: Option<&[u8]>) -> Result<Plan, PlanFileError> {
 /// Writes `bytes` to `path` atomically: a temporary file in the same
 /// directory (mode 0600 on unix), fsync, rename over `path`, fsync of the
 /// directory. On error the temporary file is removed and `path` is untouched.
+///
+/// Only a regular file (or nothing) at `path` is replaced: `-out /dev/full` must not
+/// replace the device node, nor `-out some/dir` a directory. A symbolic link is refused
+/// too, not followed: the rename would replace the link itself, and writing through it
+/// instead would let a link planted in a shared directory (`/tmp/plan.bin` pointing at
+/// another of the user's files) redirect the plan onto any file the user can write.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), PlanFileError> {
     let io_err = |source: io::Error| PlanFileError::Io {
         path: path.to_path_buf(),
         source,
     };
+    fn refusal(kind: &fs::FileType) -> Option<&'static str> {
+        if kind.is_file() {
+            return None;
+        }
+        if kind.is_symlink() {
+            return Some(
+                "it is a symbolic link; refusing to replace it (give the path of the file itself)",
+            );
+        }
+        if kind.is_dir() {
+            return Some("it is a directory; only a regular file is replaced by a plan file");
+        }
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::FileTypeExt;
+            if kind.is_char_device() || kind.is_block_device() {
+                return Some("it is a device; only a regular file is replaced by a plan file");
+            }
+            if kind.is_fifo() {
+                return Some(
+                    "it is a named pipe (FIFO); only a regular file is replaced by a plan file",
+                );
+            }
+        }
+        Some("it is not a regular file; only a regular file is replaced by a plan file")
+    }
+    match fs::symlink_metadata(path) {
+        Ok(meta) => {
+            if let Some(why) = refusal(&meta.file_type()) {
+                return Err(io_err(io::Error::new(io::ErrorKind::InvalidInput, why)));
+            }
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(io_err(e)),
+    }
     let file_name = path.file_name().ok_or_else(|| {
         io_err(io::Error::new(
             io::ErrorKind::InvalidInput,
@@ -938,6 +979,78 @@ mod tests {
         assert_eq!(mode, 0o600);
         assert_eq!(fs::read(&path).expect("read back"), bytes);
         assert_eq!(read(&path, None).expect("read"), plan());
+    }
+
+    /// What `write_atomic` refuses to replace, and that it left it as it was.
+    #[cfg(unix)]
+    #[test]
+    fn write_atomic_replaces_only_regular_files() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let refused = |path: &Path| {
+            let err = write_atomic(path, b"plan").expect_err("refused");
+            assert!(matches!(err, PlanFileError::Io { .. }), "{err:?}");
+            err.to_string()
+        };
+        // A directory.
+        let sub = dir.path().join("plans");
+        fs::create_dir(&sub).expect("mkdir");
+        assert_eq!(
+            refused(&sub),
+            format!(
+                "plan file {}: it is a directory; only a regular file is replaced by a plan file",
+                sub.display()
+            )
+        );
+        assert!(sub.is_dir());
+        // A FIFO. A device node is refused the same way; it is not tried here: making one
+        // needs root, and should the check regress, the test would replace a real one.
+        let fifo = dir.path().join("pipe");
+        let made = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .expect("mkfifo");
+        assert!(made.success());
+        assert!(refused(&fifo).ends_with(
+            ": it is a named pipe (FIFO); only a regular file is replaced by a plan file"
+        ));
+        use std::os::unix::fs::FileTypeExt;
+        assert!(
+            fs::symlink_metadata(&fifo)
+                .expect("stat")
+                .file_type()
+                .is_fifo()
+        );
+        // A symbolic link, to a file or dangling: neither replaced nor followed.
+        let target = dir.path().join("target.plan");
+        fs::write(&target, b"old").expect("write");
+        for (name, to) in [
+            ("link.plan", target.as_path()),
+            ("dangling.plan", Path::new("nowhere")),
+        ] {
+            let link = dir.path().join(name);
+            std::os::unix::fs::symlink(to, &link).expect("symlink");
+            assert!(refused(&link).ends_with(
+                ": it is a symbolic link; refusing to replace it (give the path of the file itself)"
+            ));
+            assert!(
+                fs::symlink_metadata(&link)
+                    .expect("stat")
+                    .file_type()
+                    .is_symlink()
+            );
+        }
+        assert_eq!(fs::read(&target).expect("read"), b"old");
+        // Nothing is left behind.
+        let mut names: Vec<_> = fs::read_dir(dir.path())
+            .expect("ls")
+            .map(|e| e.expect("entry").file_name())
+            .collect();
+        names.sort();
+        assert_eq!(
+            names,
+            ["dangling.plan", "link.plan", "pipe", "plans", "target.plan"]
+                .map(std::ffi::OsString::from)
+        );
     }
 
     #[test]

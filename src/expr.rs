@@ -2,7 +2,9 @@
 //! parsing and validating `cron(...)`, `rate(...)` and `at(...)` expressions and
 //! IANA timezone names, and computing the next fire times of a schedule.
 //! Pure computation only: no I/O, no clock reads, no AWS calls, no imports from
-//! the rest of the crate (the file is also compiled on its own).
+//! the rest of the crate. Crate-level (not in `config`) because `config`
+//! validates expressions and `plan` needs next fire times without importing
+//! `config`.
 
 use std::fmt;
 
