@@ -10,8 +10,9 @@
 use aws_sdk_eventbridge::types as eb;
 
 use crate::emulator::{Emulator, emulator};
+use crate::fixtures::{create_cluster, register_task_definition, snapshot};
 use crate::test::Output;
-use crate::workflow::{create_cluster, ecsched, register_task_definition, snapshot};
+use crate::workflow::ecsched;
 
 /// What `diff` says when nothing differs.
 const NO_CHANGES: &str = "No changes. Live state matches the configuration.\n";
@@ -367,7 +368,7 @@ fn environment_order_in_config_and_in_live_input() {
             )
             .build()
             .expect("target");
-        crate::workflow::put_targets(&em, "job", vec![reordered]).await;
+        crate::fixtures::put_targets(&em, "job", vec![reordered]).await;
     });
     assert_no_changes(
         &em,
