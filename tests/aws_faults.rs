@@ -7,11 +7,10 @@ use std::time::Instant;
 
 use ecsched::aws::{Aws, AwsOptions};
 
-use crate::aws_support::{
-    cluster_arn, connect, ecs_target, put_scheduled_rule, put_targets, quiet,
-};
+use crate::aws_support::{connect, quiet};
 use crate::emulator::{Emulator, emulator};
 use crate::fault_proxy::{Fault, FaultProxy, Rule};
+use crate::fixtures::{cluster_arn, minimal_ecs_target, put_rule, put_targets};
 
 async fn connect_via(em: &Emulator, endpoint: &str, opts: AwsOptions) -> Aws {
     let opts = AwsOptions {
@@ -25,16 +24,13 @@ async fn connect_via(em: &Emulator, endpoint: &str, opts: AwsOptions) -> Aws {
 
 /// `ours` rules on cluster c1 and `others` on another cluster.
 async fn rules(em: &Emulator, ours: usize, others: usize) -> String {
-    let events = em.eventbridge();
-    let mine = cluster_arn(em, "c1");
-    let other = cluster_arn(em, "other");
     for i in 0..ours + others {
         let name = format!("r{i:02}");
-        put_scheduled_rule(&events, &name, "rate(1 hour)").await;
-        let cluster = if i < ours { &mine } else { &other };
-        put_targets(&events, &name, vec![ecs_target(em, "t", cluster, "app")]).await;
+        put_rule(em, &name, "rate(1 hour)", &[]).await;
+        let cluster = if i < ours { "c1" } else { "other" };
+        put_targets(em, &name, vec![minimal_ecs_target(em, "t", cluster, "app")]).await;
     }
-    mine
+    cluster_arn(em, "c1")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -81,11 +77,11 @@ async fn a_non_retryable_error_is_not_retried_and_names_what_was_written() {
     let direct = connect(&em).await;
     let rule = {
         // Build the model of a one-target rule by reading one back.
-        put_scheduled_rule(&em.eventbridge(), "model", "rate(1 hour)").await;
+        put_rule(&em, "model", "rate(1 hour)", &[]).await;
         put_targets(
-            &em.eventbridge(),
+            &em,
             "model",
-            vec![ecs_target(&em, "t", &cluster, "app")],
+            vec![minimal_ecs_target(&em, "t", "c1", "app")],
         )
         .await;
         let mut r = direct

@@ -9,10 +9,9 @@ use ecsched::model::{
     AwsVpc, ContainerOverride, EcsTarget, RetryPolicy, Rule, State, Target, TaskOverrides,
 };
 
-use crate::aws_support::{
-    cluster_arn, connect, ecs_target, put_scheduled_rule, put_targets, quiet, seed_target,
-};
+use crate::aws_support::{connect, quiet};
 use crate::emulator::emulator;
+use crate::fixtures::{cluster_arn, minimal_ecs_target, put_rule, put_targets, seed_dev_target};
 
 /// The seed post's rule, as the post's `dump` shows it, in model form.
 fn seed_rule_model(account: &str) -> Rule {
@@ -62,9 +61,8 @@ fn seed_rule_model(account: &str) -> Rule {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn seed_rule_reads_back_as_the_post_shows() {
     let Some(em) = emulator() else { return };
-    let events = em.eventbridge();
-    put_scheduled_rule(&events, "t3-kato-dev", "cron(0 10 * * ? *)").await;
-    put_targets(&events, "t3-kato-dev", vec![seed_target(&em)]).await;
+    put_rule(&em, "t3-kato-dev", "cron(0 10 * * ? *)", &[]).await;
+    put_targets(&em, "t3-kato-dev", vec![seed_dev_target(&em)]).await;
 
     let aws = connect(&em).await;
     let ctx = aws.context();
@@ -106,16 +104,15 @@ async fn seed_rule_reads_back_as_the_post_shows() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rule_with_three_ecs_targets_reads_them_all_sorted() {
     let Some(em) = emulator() else { return };
-    let events = em.eventbridge();
     let cluster = cluster_arn(&em, "c1");
-    put_scheduled_rule(&events, "three", "rate(1 hour)").await;
+    put_rule(&em, "three", "rate(1 hour)", &[]).await;
     put_targets(
-        &events,
+        &em,
         "three",
         vec![
-            ecs_target(&em, "c", &cluster, "app-c"),
-            ecs_target(&em, "a", &cluster, "app-a"),
-            ecs_target(&em, "b", &cluster, "app-b"),
+            minimal_ecs_target(&em, "c", "c1", "app-c"),
+            minimal_ecs_target(&em, "a", "c1", "app-a"),
+            minimal_ecs_target(&em, "b", "c1", "app-b"),
         ],
     )
     .await;
@@ -142,11 +139,11 @@ async fn rules_that_are_not_ours_are_skipped_with_reasons() {
     let ours = cluster_arn(&em, "c1");
     let other = cluster_arn(&em, "other");
 
-    put_scheduled_rule(&events, "other-cluster", "rate(5 minutes)").await;
+    put_rule(&em, "other-cluster", "rate(5 minutes)", &[]).await;
     put_targets(
-        &events,
+        &em,
         "other-cluster",
-        vec![ecs_target(&em, "t", &other, "app")],
+        vec![minimal_ecs_target(&em, "t", "other", "app")],
     )
     .await;
 
@@ -159,18 +156,18 @@ async fn rules_that_are_not_ours_are_skipped_with_reasons() {
         .await
         .unwrap();
     put_targets(
-        &events,
+        &em,
         "on-upload",
-        vec![ecs_target(&em, "t", &ours, "app")],
+        vec![minimal_ecs_target(&em, "t", "c1", "app")],
     )
     .await;
 
-    put_scheduled_rule(&events, "no-targets", "rate(1 day)").await;
+    put_rule(&em, "no-targets", "rate(1 day)", &[]).await;
 
     // SQS and ECS on one rule: the SQS target is kept as foreign.
-    put_scheduled_rule(&events, "mixed", "rate(1 hour)").await;
+    put_rule(&em, "mixed", "rate(1 hour)", &[]).await;
     put_targets(
-        &events,
+        &em,
         "mixed",
         vec![
             eb::Target::builder()
@@ -178,7 +175,7 @@ async fn rules_that_are_not_ours_are_skipped_with_reasons() {
                 .arn(format!("arn:aws:sqs:ap-northeast-3:{}:q", em.account_id))
                 .build()
                 .unwrap(),
-            ecs_target(&em, "task", &ours, "app"),
+            minimal_ecs_target(&em, "task", "c1", "app"),
         ],
     )
     .await;
@@ -246,8 +243,8 @@ async fn fingerprint_changes_with_any_field_and_is_stable_otherwise() {
     let Some(em) = emulator() else { return };
     let events = em.eventbridge();
     let cluster = cluster_arn(&em, "t3-kato-dev");
-    put_scheduled_rule(&events, "fp", "cron(0 10 * * ? *)").await;
-    put_targets(&events, "fp", vec![seed_target(&em)]).await;
+    put_rule(&em, "fp", "cron(0 10 * * ? *)", &[]).await;
+    put_targets(&em, "fp", vec![seed_dev_target(&em)]).await;
     let aws = connect(&em).await;
 
     let read = || async {
@@ -303,10 +300,10 @@ async fn fingerprint_changes_with_any_field_and_is_stable_otherwise() {
     expect_new(read().await.fingerprint, "Description");
 
     // A target field.
-    let mut target = seed_target(&em);
+    let mut target = seed_dev_target(&em);
     target.input =
         Some(r#"{"containerOverrides":[{"name":"nginx","command":["nginx","-V"]}]}"#.into());
-    put_targets(&events, "fp", vec![target]).await;
+    put_targets(&em, "fp", vec![target]).await;
     expect_new(read().await.fingerprint, "Input");
 
     // A tag.
@@ -323,7 +320,7 @@ async fn fingerprint_changes_with_any_field_and_is_stable_otherwise() {
 
     // A foreign target.
     put_targets(
-        &events,
+        &em,
         "fp",
         vec![
             eb::Target::builder()
@@ -340,15 +337,18 @@ async fn fingerprint_changes_with_any_field_and_is_stable_otherwise() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn read_rules_makes_one_listing_per_page_and_two_reads_per_rule_of_ours() {
     let Some(em) = emulator() else { return };
-    let events = em.eventbridge();
     let ours = cluster_arn(&em, "c1");
-    let other = cluster_arn(&em, "other");
     let (total, mine) = (120, 40);
     for i in 0..total {
         let name = format!("r{i:03}");
-        put_scheduled_rule(&events, &name, "rate(1 hour)").await;
-        let cluster = if i % 3 == 0 { &ours } else { &other };
-        put_targets(&events, &name, vec![ecs_target(&em, "t", cluster, "app")]).await;
+        put_rule(&em, &name, "rate(1 hour)", &[]).await;
+        let cluster = if i % 3 == 0 { "c1" } else { "other" };
+        put_targets(
+            &em,
+            &name,
+            vec![minimal_ecs_target(&em, "t", cluster, "app")],
+        )
+        .await;
     }
 
     let aws = connect(&em).await;

@@ -8,8 +8,9 @@ use std::time::Duration;
 use aws_sdk_ecs::types as ecs;
 use ecsched::model::{AwsVpc, ContainerOverride, EcsTarget, TaskOverrides};
 
-use crate::aws_support::{cluster_arn, connect, default_subnets};
+use crate::aws_support::connect;
 use crate::emulator::{Emulator, emulator};
+use crate::fixtures::{cluster_arn, default_subnets};
 
 /// A cluster and a Fargate task definition moto can run (container-level memory).
 async fn fixtures(em: &Emulator) -> String {

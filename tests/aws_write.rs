@@ -11,8 +11,9 @@ use ecsched::model::{
     PlacementStrategy, RetryPolicy, Rule, Schedule, State, Target, TaskOverrides, TypedValue,
 };
 
-use crate::aws_support::{cluster_arn, connect, quiet};
+use crate::aws_support::{connect, quiet};
 use crate::emulator::{Emulator, emulator};
+use crate::fixtures::cluster_arn;
 
 /// An ECS target with every field set (launch type, no capacity provider strategy).
 fn full_ecs(em: &Emulator, cluster: &str) -> EcsTarget {

@@ -6,13 +6,14 @@ mod aws_faults; // ecsched::aws through the fault proxy: retries, attempt counti
 mod aws_read; // ecsched::aws reads against the emulator: listing, skipping, model conversion, fingerprints, call counts
 mod aws_remote; // ecsched::aws remote_source: S3 object in a bucket of another region, SSM parameters
 mod aws_run; // ecsched::aws task_definition_exists, run_task and wait_tasks on the emulator
-mod aws_support; // helpers for the aws_* tests: connect the AWS layer as the test's account, seed-post fixtures
+mod aws_support; // helpers for the aws_* tests: connect the AWS layer as the test's account
 mod aws_write; // ecsched::aws writes: put_rule/read_rule round trip, targets and tags, delete_rule, schedules
 mod config_errors; // `validate` on each bad config in testdata/invalid/: exact messages, no AWS call
 mod config_seed; // the seed post's config files through validate/render/schema, offline
 pub mod emulator; // `Emulator`: per-test account on moto, SDK clients for fixtures, moto-api calls
 pub mod fault_proxy; // `FaultProxy`: fault-injecting reverse proxy in front of the emulator (also the benchmark's, via examples/)
 mod faults; // the real binary through the fault proxy: throttling, 5xx, dropped connections, a failed write mid-apply, exhausted retries
+pub mod fixtures; // emulator-side fixtures: ARNs, clusters, task definitions, rules and targets as the CLI/console make them, rule snapshots
 pub mod normalise; // no perpetual diff: each SPEC §4 case stated another way than ecsched wrote it plans to no changes, and so does its dump
 pub mod planfile_refusal; // apply PLANFILE refuses (exit 3, nothing written): other account/region, signature, flipped bytes, live drift of each rule/target field
 pub mod schedule_drift; // apply PLANFILE refuses (exit 3, nothing written) after a live change to each field of a touched schedule, its group, a delete, or a create

@@ -8,10 +8,11 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use aws_sdk_eventbridge::types as eb;
 
 use crate::emulator::{Emulator, emulator, run_cases_in_accounts};
-use crate::test::{Output, unindent};
-use crate::workflow::{
-    RuleSnapshot, create_cluster, ecsched, register_task_definition, rule_names, snapshot,
+use crate::fixtures::{
+    RuleSnapshot, create_cluster, register_task_definition, rule_names, snapshot,
 };
+use crate::test::{Output, unindent};
+use crate::workflow::ecsched;
 
 /// A fresh account with cluster `app` and task definition `job`.
 fn fixtures() -> Option<Emulator> {
@@ -581,7 +582,7 @@ fn rebuild(t: &eb::Target, em: &Emulator, params: ParamsEdit, target: TargetEdit
 async fn mutate(em: &Emulator, name: &str, m: &Mutation) {
     let events = em.eventbridge();
     let live = snapshot(em, name).await.expect("the rule exists");
-    let put_target = |t: eb::Target| crate::workflow::put_targets(em, name, vec![t]);
+    let put_target = |t: eb::Target| crate::fixtures::put_targets(em, name, vec![t]);
     match m {
         Mutation::Rule(edit) => {
             let r = edit(rule_fields(&live));

@@ -20,10 +20,11 @@ use aws_sdk_scheduler::types as sch;
 use serde_json::Value;
 
 use crate::emulator::{Emulator, emulator, run_cases_in_accounts};
-use crate::test::Output;
-use crate::workflow::{
-    cluster_arn, create_cluster, ecsched, register_task_definition, role_arn, task_definition_arn,
+use crate::fixtures::{
+    cluster_arn, create_cluster, register_task_definition, role_arn, task_definition_arn,
 };
+use crate::test::Output;
+use crate::workflow::ecsched;
 
 /// The tag that marks a schedule group (and so its schedules) as managed for a trackingId.
 const TRACKING_TAG: &str = "ecschedule:tracking-id";

@@ -16,11 +16,12 @@ use aws_sdk_scheduler::types as sch;
 
 use crate::config_errors::AwsTripwire;
 use crate::emulator::{Emulator, emulator};
-use crate::test::Test;
-use crate::workflow::{
-    SEED_REGION, cluster_arn, create_cluster, default_subnets, ecsched, lines_starting,
-    register_task_definition, role_arn, task_definition_arn,
+use crate::fixtures::{
+    cluster_arn, create_cluster, default_subnets, register_task_definition, role_arn,
+    task_definition_arn,
 };
+use crate::test::Test;
+use crate::workflow::{SEED_REGION, ecsched, lines_starting};
 
 /// The tag that marks a schedule group (and so its schedules) as managed for a trackingId.
 const TRACKING_TAG: &str = "ecschedule:tracking-id";

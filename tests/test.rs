@@ -13,6 +13,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use regex::Regex;
 use tempfile::TempDir;
 
 use crate::ECSCHED;
@@ -27,8 +28,8 @@ enum Expect {
     /// The whole stream, exactly.
     Exact(String),
     Contains(String),
-    /// The whole stream matches the pattern (see [`pattern_matches`] for the syntax).
-    Pattern(String),
+    /// The whole stream matches the pattern (as written, and compiled by [`whole_match`]).
+    Pattern(String, Regex),
 }
 
 #[must_use]
@@ -170,15 +171,19 @@ impl Test {
         self
     }
 
-    /// Expects the whole stdout to match `pattern` (see [`pattern_matches`]).
+    /// Expects the whole stdout to match `pattern` (see [`whole_match`]).
+    #[track_caller]
     pub fn stdout_regex(mut self, pattern: &str) -> Self {
-        self.stdout.push(Expect::Pattern(pattern.to_owned()));
+        let regex = whole_match(pattern);
+        self.stdout.push(Expect::Pattern(pattern.to_owned(), regex));
         self
     }
 
-    /// Expects the whole stderr to match `pattern` (see [`pattern_matches`]).
+    /// Expects the whole stderr to match `pattern` (see [`whole_match`]).
+    #[track_caller]
     pub fn stderr_regex(mut self, pattern: &str) -> Self {
-        self.stderr.push(Expect::Pattern(pattern.to_owned()));
+        let regex = whole_match(pattern);
+        self.stderr.push(Expect::Pattern(pattern.to_owned(), regex));
         self
     }
 
@@ -422,7 +427,7 @@ fn check_stream(report: &mut String, name: &str, expects: &[Expect], actual: &st
             Expect::Contains(needle) if !actual.contains(needle.as_str()) => {
                 let _ = writeln!(report, "{name} does not contain {needle:?}");
             }
-            Expect::Pattern(pattern) if !pattern_matches(pattern, actual) => {
+            Expect::Pattern(pattern, regex) if !regex.is_match(actual) => {
                 let _ = writeln!(report, "{name} does not match the pattern {pattern:?}");
             }
             _ => {}
@@ -511,165 +516,18 @@ pub fn unindent(text: &str) -> String {
     out
 }
 
-/// Whole-string match of a small regex subset (no regex crate in the dependency tree):
-/// literals; `.` (any char, newlines included); classes `[a-z_]`, `[^\n]`; escapes `\d \w \s
-/// \D \W \S \n \t` and `\` + punctuation; quantifiers `* + ?` and `{n}`, `{n,}`, `{n,m}`, all
-/// greedy with backtracking. Groups and `|` are not supported and panic, as do bad patterns.
+/// Compiles `pattern` (the `regex` crate's syntax) so that it must match the whole text: as if
+/// written `\A(?:pattern)\z`. Otherwise nothing is implied: `.` does not match `\n` unless the
+/// pattern sets `(?s)`, and `\d`, `\w`, `\s` are Unicode-aware (write `[0-9]` for ASCII digits).
+/// A bad pattern panics at the test line that wrote it.
 #[track_caller]
-pub fn pattern_matches(pattern: &str, text: &str) -> bool {
-    let items = parse_pattern(pattern);
-    let text: Vec<char> = text.chars().collect();
-    match_items(&items, &text)
-}
-
-#[derive(Debug)]
-enum Atom {
-    Any,
-    Char(char),
-    /// Ranges (inclusive) and negation.
-    Class(Vec<(char, char)>, bool),
-}
-
-impl Atom {
-    fn matches(&self, c: char) -> bool {
-        match self {
-            Atom::Any => true,
-            Atom::Char(x) => *x == c,
-            Atom::Class(ranges, negated) => {
-                ranges.iter().any(|&(lo, hi)| lo <= c && c <= hi) != *negated
-            }
-        }
+pub fn whole_match(pattern: &str) -> Regex {
+    // Checked alone first: wrapping an unbalanced pattern such as `a)|(b` could make it valid.
+    if let Err(e) = Regex::new(pattern) {
+        panic!("bad pattern {pattern:?}: {e}");
     }
-}
-
-#[derive(Debug)]
-struct Item {
-    atom: Atom,
-    min: usize,
-    max: usize,
-}
-
-const DIGIT: &[(char, char)] = &[('0', '9')];
-const WORD: &[(char, char)] = &[('0', '9'), ('A', 'Z'), ('_', '_'), ('a', 'z')];
-const SPACE: &[(char, char)] = &[('\t', '\r'), (' ', ' ')];
-
-/// The atom for `\c` (outside or inside a class).
-#[track_caller]
-fn escape(c: char, pattern: &str) -> Atom {
-    match c {
-        'd' => Atom::Class(DIGIT.to_vec(), false),
-        'w' => Atom::Class(WORD.to_vec(), false),
-        's' => Atom::Class(SPACE.to_vec(), false),
-        'D' => Atom::Class(DIGIT.to_vec(), true),
-        'W' => Atom::Class(WORD.to_vec(), true),
-        'S' => Atom::Class(SPACE.to_vec(), true),
-        'n' => Atom::Char('\n'),
-        't' => Atom::Char('\t'),
-        c if c.is_ascii_punctuation() => Atom::Char(c),
-        c => panic!("pattern {pattern:?}: unsupported escape \\{c}"),
-    }
-}
-
-#[track_caller]
-fn parse_pattern(pattern: &str) -> Vec<Item> {
-    let mut chars = pattern.chars().peekable();
-    let mut items: Vec<Item> = Vec::new();
-    while let Some(c) = chars.next() {
-        let atom = match c {
-            '.' => Atom::Any,
-            '\\' => {
-                let c = chars
-                    .next()
-                    .unwrap_or_else(|| panic!("pattern {pattern:?}: trailing backslash"));
-                escape(c, pattern)
-            }
-            '[' => {
-                let negated = chars.next_if_eq(&'^').is_some();
-                let mut ranges = Vec::new();
-                let mut first = true;
-                loop {
-                    let c = chars
-                        .next()
-                        .unwrap_or_else(|| panic!("pattern {pattern:?}: unclosed ["));
-                    if c == ']' && !first {
-                        break;
-                    }
-                    first = false;
-                    let lo = if c == '\\' {
-                        let e = chars
-                            .next()
-                            .unwrap_or_else(|| panic!("pattern {pattern:?}: trailing backslash"));
-                        match escape(e, pattern) {
-                            Atom::Char(c) => c,
-                            Atom::Class(class, false) => {
-                                ranges.extend(class);
-                                continue;
-                            }
-                            _ => panic!("pattern {pattern:?}: negated escape in a class"),
-                        }
-                    } else {
-                        c
-                    };
-                    let mut lookahead = chars.clone();
-                    if lookahead.next() == Some('-') && lookahead.peek().is_some_and(|&c| c != ']')
-                    {
-                        chars.next();
-                        let hi = chars.next().unwrap_or(lo);
-                        ranges.push((lo, hi));
-                    } else {
-                        ranges.push((lo, lo));
-                    }
-                }
-                Atom::Class(ranges, negated)
-            }
-            '*' | '+' | '?' | '{' => {
-                let item = items
-                    .last_mut()
-                    .filter(|item| item.min == 1 && item.max == 1)
-                    .unwrap_or_else(|| panic!("pattern {pattern:?}: misplaced {c}"));
-                (item.min, item.max) = match c {
-                    '*' => (0, usize::MAX),
-                    '+' => (1, usize::MAX),
-                    '?' => (0, 1),
-                    _ => {
-                        let spec: String = chars.by_ref().take_while(|&c| c != '}').collect();
-                        let bad = || panic!("pattern {pattern:?}: bad repetition {{{spec}}}");
-                        let number = |s: &str| s.trim().parse::<usize>().unwrap_or_else(|_| bad());
-                        match spec.split_once(',') {
-                            None => (number(&spec), number(&spec)),
-                            Some((lo, "")) => (number(lo), usize::MAX),
-                            Some((lo, hi)) => (number(lo), number(hi)),
-                        }
-                    }
-                };
-                continue;
-            }
-            '(' | ')' | '|' | '^' | '$' => {
-                panic!("pattern {pattern:?}: {c} is not supported (escape it as \\{c})")
-            }
-            c => Atom::Char(c),
-        };
-        items.push(Item {
-            atom,
-            min: 1,
-            max: 1,
-        });
-    }
-    items
-}
-
-fn match_items(items: &[Item], text: &[char]) -> bool {
-    let Some((item, rest)) = items.split_first() else {
-        return text.is_empty();
-    };
-    let available = text.iter().take_while(|&&c| item.atom.matches(c)).count();
-    let most = available.min(item.max);
-    if most < item.min {
-        return false;
-    }
-    (item.min..=most)
-        .rev()
-        .any(|n| match_items(rest, &text[n..]))
+    Regex::new(&format!(r"\A(?:{pattern})\z"))
+        .unwrap_or_else(|e| panic!("bad pattern {pattern:?}: {e}"))
 }
 
 #[cfg(test)]
@@ -755,7 +613,7 @@ mod tests {
             .stdin("from stdin\n")
             .stdout("from stdin\na:\n  b: 1\n")
             .stdout_contains("b: 1")
-            .stdout_regex(r"from \w+\n.*")
+            .stdout_regex(r"(?s)from \w+\n.*")
             .stderr("oops\n")
             .expect_file("sub/out.txt", "done\n")
             .status(3);
@@ -798,27 +656,45 @@ mod tests {
 
     #[test]
     fn pattern_matches_the_whole_text() {
-        assert!(pattern_matches(
-            r"ecsched \d+\.\d+\.\d+\n",
-            "ecsched 0.1.0\n"
-        ));
-        assert!(!pattern_matches(r"ecsched \d+", "ecsched 0.1.0\n"));
-        assert!(pattern_matches(
-            ".*rule/[a-z-]+ .*",
-            "x\narn:rule/my-rule ok"
-        ));
-        assert!(pattern_matches(r"[^\n]*\n{2}done", "line\n\ndone"));
-        assert!(pattern_matches(r"a{2,3}b?c{1,}", "aaacc"));
-        assert!(!pattern_matches(r"a{2,3}", "aaaa"));
-        assert!(pattern_matches(r"\[x\]\s\w+", "[x] word_9"));
-        assert!(pattern_matches("[]a]+", "]a]"));
-        assert!(pattern_matches("[a-]+", "-a-"));
+        let matches = |pattern: &str, text: &str| whole_match(pattern).is_match(text);
+        assert!(matches(r"ecsched \d+\.\d+\.\d+\n", "ecsched 0.1.0\n"));
+        assert!(
+            !matches(r"ecsched \d+", "ecsched 0.1.0\n"),
+            "anchored at the end"
+        );
+        assert!(!matches(r"\d+\n", "x1\n"), "anchored at the start");
+        assert!(
+            !matches(r"1\n", "1\n\n"),
+            "no line anchors: the end is the end"
+        );
+        assert!(matches("(?s).*rule/[a-z-]+ .*", "x\narn:rule/my-rule ok"));
+        assert!(
+            !matches(".*rule/[a-z-]+ .*", "x\narn:rule/my-rule ok"),
+            "`.` stops at newlines unless (?s)"
+        );
+        assert!(matches(r"[^\n]*\n{2}done", "line\n\ndone"));
+        assert!(matches(r"a{2,3}b?c{1,}", "aaacc"));
+        assert!(!matches(r"a{2,3}", "aaaa"));
+        assert!(matches(r"\[x\]\s\w+", "[x] word_9"));
+        assert!(matches("[]a]+", "]a]"));
+        assert!(matches("[a-]+", "-a-"));
+        assert!(
+            !matches("a|b", "ab"),
+            "an alternation is anchored as a whole"
+        );
+        assert!(
+            matches("a|ab", "ab"),
+            "any alternative that covers the whole text"
+        );
+        assert!(matches(&regex::escape("1.0 (x) [y]*+?"), "1.0 (x) [y]*+?"));
+        assert!(!matches(&regex::escape("1.0"), "100"));
     }
 
     #[test]
-    #[should_panic(expected = "not supported")]
-    fn pattern_rejects_groups() {
-        pattern_matches("(a)", "a");
+    #[should_panic(expected = "bad pattern")]
+    fn pattern_rejects_bad_syntax() {
+        // Valid once wrapped as `(?:a)|(b)`: must still be refused.
+        whole_match("a)|(b");
     }
 
     #[test]

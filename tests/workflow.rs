@@ -3,7 +3,8 @@
 //! diff → plan -out → show → apply plan.bin → refused re-apply → delete by empty config),
 //! neighbours that `dump` must leave alone, prune safety, `delete` and `run --wait`.
 //!
-//! The helpers here (`pub`) are shared with `normalise.rs` and `planfile_refusal.rs`.
+//! The helpers here (`pub`: running the binary as the test's account, the seed's files and
+//! fixtures) are shared with the other end-to-end tests; emulator fixtures are in `fixtures.rs`.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -12,6 +13,11 @@ use aws_sdk_ecs::types as ecs;
 use aws_sdk_eventbridge::types as eb;
 
 use crate::emulator::{Emulator, emulator};
+use crate::fixtures::{
+    cluster_arn, create_cluster, default_subnets, ecs_target, put_rule, put_targets,
+    register_task_definition, role_arn, rule_names, seed_dev_target, snapshot, task_definition_arn,
+    tracking_tag,
+};
 use crate::test::{Output, Test};
 
 /// The region of the seed post (Osaka).
@@ -22,229 +28,6 @@ pub const SEED_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/seed")
 
 /// Runs may be slow on a loaded machine (first ECS call pulls in moto's EC2 backend).
 pub const RUN_TIMEOUT: Duration = Duration::from_secs(120);
-
-// ---- fixtures ---------------------------------------------------------------------------------
-
-pub fn cluster_arn(em: &Emulator, cluster: &str) -> String {
-    format!(
-        "arn:aws:ecs:{}:{}:cluster/{cluster}",
-        em.region, em.account_id
-    )
-}
-
-pub fn role_arn(em: &Emulator, role: &str) -> String {
-    format!("arn:aws:iam::{}:role/{role}", em.account_id)
-}
-
-pub fn task_definition_arn(em: &Emulator, family: &str) -> String {
-    format!(
-        "arn:aws:ecs:{}:{}:task-definition/{family}",
-        em.region, em.account_id
-    )
-}
-
-/// `aws ecs create-cluster --cluster-name NAME`.
-pub async fn create_cluster(em: &Emulator, name: &str) {
-    em.ecs()
-        .create_cluster()
-        .cluster_name(name)
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("CreateCluster {name}: {e:?}"));
-}
-
-/// Registers a Fargate task definition `family` whose only container is `container`, with
-/// container-level memory (moto's RunTask needs it). Returns the ARN (with revision).
-pub async fn register_task_definition(em: &Emulator, family: &str, container: &str) -> String {
-    let out = em
-        .ecs()
-        .register_task_definition()
-        .family(family)
-        .network_mode(ecs::NetworkMode::Awsvpc)
-        .requires_compatibilities(ecs::Compatibility::Fargate)
-        .cpu("256")
-        .memory("512")
-        .container_definitions(
-            ecs::ContainerDefinition::builder()
-                .name(container)
-                .image("nginx:latest")
-                .memory(512)
-                .essential(true)
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("RegisterTaskDefinition {family}: {e:?}"));
-    out.task_definition()
-        .and_then(|t| t.task_definition_arn())
-        .expect("RegisterTaskDefinition returns the ARN")
-        .to_string()
-}
-
-/// `aws events put-rule --name NAME --schedule-expression EXPR --state ENABLED`, with tags.
-pub async fn put_rule(em: &Emulator, name: &str, expr: &str, tags: &[(&str, &str)]) {
-    let tags = tags
-        .iter()
-        .map(|(k, v)| eb::Tag::builder().key(*k).value(*v).build().expect("tag"))
-        .collect::<Vec<_>>();
-    em.eventbridge()
-        .put_rule()
-        .name(name)
-        .schedule_expression(expr)
-        .state(eb::RuleState::Enabled)
-        .set_tags((!tags.is_empty()).then_some(tags))
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("PutRule {name}: {e:?}"));
-}
-
-/// `aws events put-targets --rule NAME --targets …`; fails the test on failed entries.
-pub async fn put_targets(em: &Emulator, rule: &str, targets: Vec<eb::Target>) {
-    let out = em
-        .eventbridge()
-        .put_targets()
-        .rule(rule)
-        .set_targets(Some(targets))
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("PutTargets {rule}: {e:?}"));
-    assert_eq!(
-        out.failed_entry_count(),
-        0,
-        "PutTargets {rule} failed entries: {:?}",
-        out.failed_entries()
-    );
-}
-
-/// The seed post's `target.json` for `name` (rule, target id, cluster and task definition
-/// family all `name`), with the test's account id in the ARNs.
-pub fn seed_target(em: &Emulator, name: &str, subnets: &[&str], sgs: &[&str]) -> eb::Target {
-    eb::Target::builder()
-        .id(name)
-        .arn(cluster_arn(em, name))
-        .role_arn(role_arn(em, "ecsEventsRole"))
-        .input(r#"{"containerOverrides": [{"name": "nginx", "command": ["nginx", "-v"]}]}"#)
-        .ecs_parameters(
-            eb::EcsParameters::builder()
-                .task_definition_arn(task_definition_arn(em, name))
-                .task_count(1)
-                .launch_type(eb::LaunchType::Fargate)
-                .network_configuration(
-                    eb::NetworkConfiguration::builder()
-                        .awsvpc_configuration(
-                            eb::AwsVpcConfiguration::builder()
-                                .set_subnets(Some(subnets.iter().map(|s| s.to_string()).collect()))
-                                .set_security_groups(Some(
-                                    sgs.iter().map(|s| s.to_string()).collect(),
-                                ))
-                                .assign_public_ip(eb::AssignPublicIp::Disabled)
-                                .build()
-                                .expect("awsvpc configuration"),
-                        )
-                        .build(),
-                )
-                .enable_ecs_managed_tags(true)
-                .enable_execute_command(false)
-                .build()
-                .expect("ecs parameters"),
-        )
-        .build()
-        .expect("target")
-}
-
-/// A minimal ECS target `id` on `cluster` running `family` (as the console would make it).
-pub fn ecs_target(em: &Emulator, id: &str, cluster: &str, family: &str) -> eb::Target {
-    eb::Target::builder()
-        .id(id)
-        .arn(cluster_arn(em, cluster))
-        .role_arn(role_arn(em, "ecsEventsRole"))
-        .ecs_parameters(
-            eb::EcsParameters::builder()
-                .task_definition_arn(task_definition_arn(em, family))
-                .task_count(1)
-                .launch_type(eb::LaunchType::Fargate)
-                .build()
-                .expect("ecs parameters"),
-        )
-        .build()
-        .expect("target")
-}
-
-/// Names of the rules of the account's default bus, sorted.
-pub async fn rule_names(em: &Emulator) -> Vec<String> {
-    let out = em
-        .eventbridge()
-        .list_rules()
-        .limit(100)
-        .send()
-        .await
-        .expect("ListRules");
-    let mut names: Vec<String> = out
-        .rules()
-        .iter()
-        .filter_map(|r| r.name().map(str::to_string))
-        .collect();
-    names.sort();
-    names
-}
-
-/// Everything about one rule that a write could change: the ListRules entry, its targets
-/// (sorted by id) and its tags (sorted). `None` when the rule does not exist.
-#[derive(Debug, Clone, PartialEq)]
-pub struct RuleSnapshot {
-    pub rule: eb::Rule,
-    pub targets: Vec<eb::Target>,
-    pub tags: BTreeMap<String, String>,
-}
-
-pub async fn snapshot(em: &Emulator, name: &str) -> Option<RuleSnapshot> {
-    let events = em.eventbridge();
-    let rules = events
-        .list_rules()
-        .name_prefix(name)
-        .send()
-        .await
-        .expect("ListRules");
-    let rule = rules
-        .rules()
-        .iter()
-        .find(|r| r.name() == Some(name))?
-        .clone();
-    let mut targets = events
-        .list_targets_by_rule()
-        .rule(name)
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("ListTargetsByRule {name}: {e:?}"))
-        .targets()
-        .to_vec();
-    targets.sort_by(|a, b| a.id().cmp(b.id()));
-    let tags = events
-        .list_tags_for_resource()
-        .resource_arn(rule.arn().expect("rule ARN"))
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("ListTagsForResource {name}: {e:?}"))
-        .tags()
-        .iter()
-        .map(|t| (t.key().to_string(), t.value().to_string()))
-        .collect();
-    Some(RuleSnapshot {
-        rule,
-        targets,
-        tags,
-    })
-}
-
-/// The value of the tracking tag of rule `name`.
-pub async fn tracking_tag(em: &Emulator, name: &str) -> Option<String> {
-    snapshot(em, name)
-        .await
-        .unwrap_or_else(|| panic!("rule {name} should exist"))
-        .tags
-        .get("ecschedule:tracking-id")
-        .cloned()
-}
 
 /// A test running the binary as `em`'s account in a fresh tempdir.
 pub fn ecsched(em: &Emulator) -> Test {
@@ -288,17 +71,7 @@ pub async fn seed_dev_fixtures(em: &Emulator) {
     create_cluster(em, "t3-kato-dev").await;
     register_task_definition(em, "t3-kato-dev", "nginx").await;
     put_rule(em, "t3-kato-dev", "cron(0 10 * * ? *)", &[]).await;
-    put_targets(
-        em,
-        "t3-kato-dev",
-        vec![seed_target(
-            em,
-            "t3-kato-dev",
-            &["subnet-0384aa261cd82d385", "subnet-0f638c3b58f4e91cb"],
-            &["sg-0168b19957a56f367"],
-        )],
-    )
-    .await;
+    put_targets(em, "t3-kato-dev", vec![seed_dev_target(em)]).await;
 }
 
 #[test]
@@ -538,10 +311,10 @@ fn seed_prod_plan_file_workflow_and_delete() {
         .test()
         .args(["show", "plan.bin"])
         .stdout_regex(&format!(
-            "Plan plan\\.bin made \\d{{4}}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\dZ by ecsched {} for account {} in ap-northeast-3 \\(aws\\), config ecschedule\\.yaml\n\n{}Plan: 1 to add, 0 to change, 0 to destroy\\.\n",
-            regex_escape(env!("CARGO_PKG_VERSION")),
+            "Plan plan\\.bin made [0-9]{{4}}-[0-9]{{2}}-[0-9]{{2}}T[0-9]{{2}}:[0-9]{{2}}:[0-9]{{2}}Z by ecsched {} for account {} in ap-northeast-3 \\(aws\\), config ecschedule\\.yaml\n\n{}Plan: 1 to add, 0 to change, 0 to destroy\\.\n",
+            regex::escape(env!("CARGO_PKG_VERSION")),
             em.account_id,
-            regex_escape(PROD_CREATE)
+            regex::escape(PROD_CREATE)
         ))
         .stderr("")
         .success();
@@ -693,18 +466,6 @@ const PROD_CREATE: &str = "\
   +     assign_public_ip: DISABLED
 
 ";
-
-/// Escapes the pattern metacharacters of `crate::test::pattern_matches`.
-pub fn regex_escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        if "\\.[]{}()*+?^$|-".contains(c) {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out
-}
 
 /// Validates a `show --json` document against schemas/plan.schema.json.
 #[track_caller]
@@ -1089,9 +850,6 @@ rules:
 }
 
 // ---- 6. run --wait ----------------------------------------------------------------------------
-
-// The default VPC's subnets (moto creates them; RunTask needs them).
-pub use crate::aws_support::default_subnets;
 
 #[test]
 fn run_wait_starts_the_scheduled_task_and_follows_it_to_stopped() {
