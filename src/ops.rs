@@ -6,7 +6,6 @@
 //! diff and drift rules live in `plan` and `apply`, defaults in `model`.
 
 use std::collections::HashSet;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use crate::apply::{self, ExecuteOptions, Outcome, Progress, Report, Stop, Verified, VerifyError};
@@ -15,9 +14,7 @@ use crate::config::{self, LoadedConfig};
 use crate::error::{Error, MissingTaskDefinition, Result};
 use crate::model::{self, Address, DesiredState, EcsTarget, dump};
 use crate::plan::diff::{self, DiffInput, SelectError};
-use crate::plan::{
-    LiveRead, LiveResource, Plan, PlanSelection, ReadScope, Resource, ResourceChange, Skipped,
-};
+use crate::plan::{LiveRead, Plan, PlanSelection, ReadScope, Resource, ResourceChange, Skipped};
 
 /// Where the config is and how to reach AWS (from the command line and the
 /// environment, read once by the CLI).
@@ -138,31 +135,19 @@ pub struct Planned {
     pub skipped: Vec<Skipped>,
 }
 
-/// A random 128-bit id, hex (plan ids).
-pub fn random_id() -> String {
+/// A random 128-bit id, hex (plan ids), from the operating system's generator.
+pub fn random_id() -> Result<String> {
     let mut bytes = [0u8; 16];
-    let from_os = std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut bytes));
-    if from_os.is_err() {
-        // No /dev/urandom: time, pid and a counter, hashed.
-        use sha2::Digest;
-        use std::sync::atomic::{AtomicU64, Ordering};
-        static COUNTER: AtomicU64 = AtomicU64::new(0);
-        let seed = format!(
-            "{:?}{}{}",
-            std::time::SystemTime::now(),
-            std::process::id(),
-            COUNTER.fetch_add(1, Ordering::Relaxed)
-        );
-        bytes.copy_from_slice(&sha2::Sha256::digest(seed.as_bytes())[..16]);
-    }
-    config::hex(&bytes)
+    getrandom::fill(&mut bytes)
+        .map_err(|e| Error::io("generating a plan id", std::io::Error::other(e.to_string())))?;
+    Ok(config::hex(&bytes))
 }
 
 /// A plan for this session with no changes yet.
-pub fn new_plan(s: &Session, selection: PlanSelection) -> Plan {
+pub fn new_plan(s: &Session, selection: PlanSelection) -> Result<Plan> {
     let ctx = s.aws.context();
-    Plan {
-        plan_id: random_id(),
+    Ok(Plan {
+        plan_id: random_id()?,
         tool_version: env!("CARGO_PKG_VERSION").to_string(),
         created_at: chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string(),
         account_id: ctx.account_id.clone(),
@@ -176,7 +161,7 @@ pub fn new_plan(s: &Session, selection: PlanSelection) -> Plan {
         changes: Vec::new(),
         fingerprints: Vec::new(),
         managed_seen: Vec::new(),
-    }
+    })
 }
 
 /// Checks the task definitions, reads live state and computes the plan.
@@ -205,7 +190,7 @@ pub async fn make_plan(s: &Session, sel: PlanSelection, progress: Progress<'_>) 
         changes: cs.changes,
         fingerprints: cs.fingerprints,
         managed_seen: cs.managed_seen,
-        ..new_plan(s, sel)
+        ..new_plan(s, sel)?
     };
     Ok(Planned {
         plan,
@@ -228,44 +213,47 @@ pub struct ApplyEvents<'a> {
     pub result: &'a (dyn Fn(&ResourceChange, &Outcome) + Sync),
 }
 
-/// Verifies `plan` against live state and applies it.
-pub async fn verify_and_execute(
+/// Checks `plan` against live state (`apply::verify`): the verified state,
+/// or the signal that interrupted the check.
+pub async fn verify(
     aws: &Aws,
     plan: &Plan,
     source_name: &str,
     stop: &Stop,
+    progress: Progress<'_>,
+) -> Result<std::result::Result<Verified, i32>> {
+    match apply::verify(aws, plan, source_name, progress, stop).await {
+        Ok(v) => Ok(Ok(v)),
+        Err(VerifyError::Refused(r)) => Err(r.into()),
+        Err(VerifyError::Read(e)) => Err(e.into()),
+        Err(VerifyError::Interrupted(signal)) => Ok(Err(signal)),
+    }
+}
+
+/// Verifies `plan` against live state and applies it, `concurrency` resources
+/// at a time. `Err(signal)` when a signal stopped the check (nothing written).
+pub async fn verify_and_execute(
+    aws: &Aws,
+    plan: &Plan,
+    source_name: &str,
+    concurrency: usize,
+    stop: &Stop,
     events: &ApplyEvents<'_>,
 ) -> Result<std::result::Result<Applied, i32>> {
-    let verified: Verified = match apply::verify(aws, plan, source_name, events.reading, stop).await
-    {
+    let verified = match verify(aws, plan, source_name, stop, events.reading).await? {
         Ok(v) => v,
-        Err(VerifyError::Refused(r)) => return Err(r.into()),
-        Err(VerifyError::Read(e)) => return Err(e.into()),
-        Err(VerifyError::Interrupted(signal)) => return Ok(Err(signal)),
+        Err(signal) => return Ok(Err(signal)),
     };
     if !plan.has_work() {
         return Ok(Ok(Applied::NothingToDo));
     }
     (events.started)(plan.changes.len());
-    let report = apply::execute(
-        aws,
-        plan,
-        &verified,
-        &ExecuteOptions {
-            concurrency: aws_write_concurrency(aws),
-            ..ExecuteOptions::default()
-        },
-        stop,
-        events.result,
-    )
-    .await;
+    let opts = ExecuteOptions {
+        concurrency,
+        ..ExecuteOptions::default()
+    };
+    let report = apply::execute(aws, plan, &verified, &opts, stop, events.result).await;
     Ok(Ok(Applied::Report(report)))
-}
-
-/// Resources written at once: each write is a few calls in a row, so a third
-/// of the call slots keeps every API busy.
-fn aws_write_concurrency(_aws: &Aws) -> usize {
-    ExecuteOptions::default().concurrency
 }
 
 /// Reads and checks a plan file, connects to its account and region (the
@@ -358,7 +346,7 @@ pub async fn delete_plan(s: &Session, target: Target<'_>, force: bool) -> Result
     Ok(Plan {
         changes: vec![change],
         fingerprints: vec![fingerprint],
-        ..new_plan(s, PlanSelection::default())
+        ..new_plan(s, PlanSelection::default())?
     })
 }
 
@@ -467,12 +455,4 @@ pub async fn wait_tasks(
         out.extend(s.aws.wait_tasks(cluster, arns, timeout).await?);
     }
     Ok(out)
-}
-
-/// The live resources of a read, by address (tests and views).
-pub fn by_address(read: &LiveRead) -> std::collections::BTreeMap<Address, &LiveResource> {
-    read.resources
-        .iter()
-        .map(|l| (l.resource.address(), l))
-        .collect()
 }

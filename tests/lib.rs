@@ -3,6 +3,7 @@
 //! Each emulator test uses its own AWS account, so tests run in parallel without resets.
 
 mod aws_faults; // ecsched::aws through the fault proxy: retries, attempt counting, give-up, rate limit
+mod aws_lock; // ecsched::aws run lock in S3: take/refuse/wait/release, races, unlock ID, takeover, applied-plan record, other-region bucket
 mod aws_read; // ecsched::aws reads against the emulator: listing, skipping, model conversion, fingerprints, call counts
 mod aws_remote; // ecsched::aws remote_source: S3 object in a bucket of another region, SSM parameters
 mod aws_run; // ecsched::aws task_definition_exists, run_task and wait_tasks on the emulator

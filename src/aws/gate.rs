@@ -301,12 +301,6 @@ impl Gate {
         v
     }
 
-    /// The current rate of `op` (requests/s; 0 = unlimited), for tests and `-v`.
-    #[cfg(test)]
-    pub(crate) fn rate(&self, op: Op) -> f64 {
-        self.limiter(op).rate()
-    }
-
     /// Runs one API call: `send` builds and sends the request (it is called again
     /// for each retry). Waits for `op`'s token, then for a slot; retries
     /// throttling and transient failures with backoff, without holding a slot.

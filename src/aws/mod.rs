@@ -1,5 +1,6 @@
 //! The AWS layer: the only code in ecsched that talks to AWS (EventBridge rules
-//! and targets, EventBridge Scheduler, ECS, and S3/SSM for config templates).
+//! and targets, EventBridge Scheduler, ECS, S3/SSM for config templates, and
+//! the run lock in S3).
 //! Its public API speaks model types and plain data; SDK types never leave it
 //! (except as the `source` of an [`AwsError`]). Every call goes through one
 //! concurrency bound and a per-service rate limit ([`AwsOptions`]); the SDK
@@ -8,6 +9,7 @@
 //! that is the planner's job.
 
 mod backend;
+mod buckets;
 mod convert;
 mod ecs;
 pub mod error;
@@ -15,6 +17,7 @@ mod eventbridge;
 mod fingerprint;
 mod gate;
 mod live;
+mod lock;
 mod paginate;
 mod remote;
 mod scheduler;
@@ -27,6 +30,10 @@ use std::time::Duration;
 pub use error::{AwsError, AwsResult};
 pub use gate::OpStats;
 pub use live::{LiveRule, LiveRules, LiveSchedule, LiveSchedules, SkippedRule, TaskOutcome};
+pub use lock::{
+    DEFAULT_LOCK_TTL, DEFAULT_RETRY_DELAY, HeldLock, LockError, LockInfo, LockRequest, LockSpec,
+    Released,
+};
 pub use remote::{AwsRemote, LazyRemote};
 
 use crate::model::{AccountContext, EcsTarget, Owner, Rule, Schedule, arn};
@@ -79,6 +86,7 @@ pub struct Aws {
     schedules: scheduler::Schedules,
     tasks: ecs::Tasks,
     remote: AwsRemote,
+    locks: lock::Locks,
 }
 
 impl Aws {
@@ -104,6 +112,7 @@ impl Aws {
             },
             &region,
         ));
+        let buckets = buckets::S3Buckets::new(&clients, gate.clone());
         let req = clients.sts.get_caller_identity();
         let identity = gate
             .call(Op::sts("GetCallerIdentity"), || req.clone().send())
@@ -140,7 +149,8 @@ impl Aws {
                 ctx.clone(),
             ),
             tasks: ecs::Tasks::new(clients.ecs.clone(), gate.clone()),
-            remote: AwsRemote::new(&clients, gate.clone()),
+            remote: AwsRemote::new(&clients, gate.clone(), buckets.clone()),
+            locks: lock::Locks::new(buckets, gate.clone()),
             gate,
             ctx,
             calls,
@@ -185,6 +195,58 @@ impl Aws {
     /// S3 and SSM reads for config templates (`config::plugin::RemoteSource`).
     pub fn remote_source(&self) -> AwsRemote {
         self.remote.clone()
+    }
+
+    // ---- Lock (S3) ---------------------------------------------------------------------
+
+    /// Takes the lock at `spec` (`PutObject` with `If-None-Match: *`), retrying
+    /// with jittered backoff for up to `wait` while another run holds it; then
+    /// [`LockError::Held`] naming the holder. Never breaks a lock, expired or not.
+    pub async fn acquire_lock(
+        &self,
+        spec: &LockSpec,
+        request: &LockRequest,
+        wait: Duration,
+    ) -> Result<HeldLock, LockError> {
+        self.locks.acquire(spec, request, wait).await
+    }
+
+    /// Releases a lock this run holds, only if the object is still ours
+    /// (`DeleteObject` with `If-Match` on its ETag). Idempotent; call it on every
+    /// exit path. `Ok` (any [`Released`]) means this run no longer holds it.
+    pub async fn release_lock(&self, held: &HeldLock) -> Result<Released, LockError> {
+        self.locks.release(held).await
+    }
+
+    /// `ecsched unlock ID`: deletes the lock only if its id is `id`; returns
+    /// what it held.
+    pub async fn break_lock(&self, spec: &LockSpec, id: &str) -> Result<LockInfo, LockError> {
+        self.locks.break_lock(spec, id).await
+    }
+
+    /// The lock at `spec`, if any (read leniently: any object there is reported).
+    pub async fn read_lock(&self, spec: &LockSpec) -> Result<Option<LockInfo>, LockError> {
+        self.locks.read(spec).await
+    }
+
+    /// Creates the applied-plan record `KEY.plans/<plan_id>` if absent: `false`
+    /// when another run claimed this plan id before.
+    pub async fn claim_plan(
+        &self,
+        spec: &LockSpec,
+        plan_id: &str,
+        info: &LockInfo,
+    ) -> Result<bool, LockError> {
+        self.locks.claim_plan(spec, plan_id, info).await
+    }
+
+    /// The applied-plan record of `plan_id`, if any (who claimed it, when).
+    pub async fn plan_claim(
+        &self,
+        spec: &LockSpec,
+        plan_id: &str,
+    ) -> Result<Option<LockInfo>, LockError> {
+        self.locks.plan_claim(spec, plan_id).await
     }
 
     // ---- EventBridge rules ------------------------------------------------------------

@@ -1,15 +1,16 @@
 //! `AwsRemote`: the synchronous S3/SSM reads that config templates need
-//! (`config::plugin::RemoteSource`: tfstate in S3, `ssm` lookups). Finds an S3
-//! bucket's own region, since a tfstate bucket often lives elsewhere. Never logs
-//! or returns parameter values in error messages.
+//! (`config::plugin::RemoteSource`: tfstate in S3, `ssm` lookups). Reads an S3
+//! object through a client for the bucket's own region (`S3Buckets`), since a
+//! tfstate bucket often lives elsewhere. Never logs or returns parameter values
+//! in error messages.
 
-use std::collections::HashMap;
 use std::future::Future;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 
 use aws_sdk_ssm::types::ParameterType;
 use tokio::runtime::{Handle, RuntimeFlavor};
 
+use super::buckets::S3Buckets;
 use super::error::AwsError;
 use super::gate::{Gate, Op};
 use super::sdk::Clients;
@@ -20,20 +21,18 @@ use crate::config::plugin::{RemoteSource, SsmParameter, SsmParameterKind};
 pub struct AwsRemote {
     clients: Clients,
     gate: Arc<Gate>,
-    /// Bucket → region, and region → client, learnt during this run.
-    bucket_regions: Arc<Mutex<HashMap<String, String>>>,
-    regional: Arc<Mutex<HashMap<String, aws_sdk_s3::Client>>>,
+    /// Bucket regions and regional clients (shared with the lock).
+    buckets: S3Buckets,
     /// The runtime `connect` ran on, for calls made outside any runtime.
     handle: Option<Handle>,
 }
 
 impl AwsRemote {
-    pub(crate) fn new(clients: &Clients, gate: Arc<Gate>) -> AwsRemote {
+    pub(crate) fn new(clients: &Clients, gate: Arc<Gate>, buckets: S3Buckets) -> AwsRemote {
         AwsRemote {
             clients: clients.clone(),
             gate,
-            bucket_regions: Arc::new(Mutex::new(HashMap::new())),
-            regional: Arc::new(Mutex::new(HashMap::new())),
+            buckets,
             handle: Handle::try_current().ok(),
         }
     }
@@ -62,68 +61,8 @@ impl AwsRemote {
         }
     }
 
-    /// The region of `bucket`, from HeadBucket (its `x-amz-bucket-region` header,
-    /// which S3 also sends with redirects and access errors).
-    async fn bucket_region(&self, bucket: &str) -> Result<String, AwsError> {
-        if let Some(r) = self
-            .bucket_regions
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get(bucket)
-        {
-            return Ok(r.clone());
-        }
-        let home = self.clients.region().unwrap_or_default().to_string();
-        let req = self.clients.s3.head_bucket().bucket(bucket);
-        let region = match self
-            .gate
-            .call(Op::s3("HeadBucket"), || req.clone().send())
-            .await
-        {
-            Ok(out) => out
-                .bucket_region()
-                .filter(|r| !r.is_empty())
-                .map_or(home, str::to_string),
-            Err(e) => {
-                let header = e
-                    .raw_response()
-                    .and_then(|r| r.headers().get("x-amz-bucket-region"))
-                    .filter(|r| !r.is_empty())
-                    .map(str::to_string);
-                match header {
-                    Some(r) => r,
-                    None => {
-                        return Err(AwsError::api(
-                            "HeadBucket",
-                            format!("S3 bucket \"{bucket}\""),
-                            e,
-                        ));
-                    }
-                }
-            }
-        };
-        self.bucket_regions
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert(bucket.to_string(), region.clone());
-        Ok(region)
-    }
-
-    fn s3_for(&self, region: &str) -> aws_sdk_s3::Client {
-        if Some(region) == self.clients.region() {
-            return self.clients.s3.clone();
-        }
-        self.regional
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .entry(region.to_string())
-            .or_insert_with(|| self.clients.s3_in(region))
-            .clone()
-    }
-
     async fn get_object(&self, bucket: &str, key: &str) -> Result<Vec<u8>, AwsError> {
-        let region = self.bucket_region(bucket).await?;
-        let s3 = self.s3_for(&region);
+        let (_, s3) = self.buckets.client_for(bucket).await?;
         let res = format!("s3://{bucket}/{key}");
         let out = self
             .gate

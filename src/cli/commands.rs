@@ -343,7 +343,8 @@ async fn execute(g: &Globals, aws: &crate::aws::Aws, plan: &Plan, name: &str) ->
         started: &started,
         result: &result,
     };
-    let outcome = ops::verify_and_execute(aws, plan, name, &stop, &events).await;
+    let concurrency = g.settings.aws.concurrency;
+    let outcome = ops::verify_and_execute(aws, plan, name, concurrency, &stop, &events).await;
     read_bar.finish_and_clear();
     apply_bar.finish_and_clear();
     report_calls(g, aws);
@@ -373,16 +374,10 @@ fn apply_file(g: &Globals, path: &Path, dry_run: bool) -> Result<Outcome> {
         let (plan, aws) = ops::open_plan(&g.settings, path, g.plan_key.as_deref()).await?;
         let name = path.display().to_string();
         if dry_run {
-            let stop = Stop::new();
-            crate::apply::verify(&aws, &plan, &name, &|_, _| {}, &stop)
-                .await
-                .map_err(|e| match e {
-                    crate::apply::VerifyError::Refused(r) => Error::from(r),
-                    crate::apply::VerifyError::Read(e) => Error::from(e),
-                    crate::apply::VerifyError::Interrupted(_) => {
-                        Error::Usage("interrupted".to_string())
-                    }
-                })?;
+            let stop = stop_on_signals();
+            if let Err(signal) = ops::verify(&aws, &plan, &name, &stop, &|_, _| {}).await? {
+                return Ok(Outcome::Code(128 + signal));
+            }
             print_stdout(&view::plan_text(&plan, &masking(g, false)))?;
             g.info(format!(
                 "Dry run: {name} still applies cleanly to live state; nothing was written."

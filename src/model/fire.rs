@@ -4,8 +4,8 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::expr;
 use crate::config::raw::RawConfig;
+use crate::expr;
 
 /// The `validate --next N` listing: each rule (in UTC) and schedule (in its
 /// timezone, within its start and end dates) with its next `n` fire times.

@@ -61,10 +61,7 @@ pub fn find_rule<'a>(desired: &'a DesiredState, name: &str) -> Result<&'a Rule, 
         .find(|r| r.name == name)
         .ok_or_else(|| SelectError::UnknownRule {
             name: name.to_string(),
-            hint: crate::suggest::suggest(
-                name,
-                desired.rules.iter().map(|r| r.name.as_str()),
-            ),
+            hint: crate::suggest::suggest(name, desired.rules.iter().map(|r| r.name.as_str())),
         })
 }
 
@@ -79,10 +76,7 @@ pub fn find_schedule<'a>(
         .find(|s| s.name == name)
         .ok_or_else(|| SelectError::UnknownSchedule {
             name: name.to_string(),
-            hint: crate::suggest::suggest(
-                name,
-                desired.schedules.iter().map(|s| s.name.as_str()),
-            ),
+            hint: crate::suggest::suggest(name, desired.schedules.iter().map(|s| s.name.as_str())),
         })
 }
 
