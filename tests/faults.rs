@@ -258,10 +258,13 @@ const BRAVO_FAILED: [&str; 4] = [
     "Apply failed: 1 of 3 changes applied.\n",
 ];
 
-/// Runs `test` (an apply) and checks the report: [`BRAVO_FAILED`] in that order, exit 1.
+/// Runs `test` (an apply, one call at a time so that the order is fixed) and checks the report:
+/// [`BRAVO_FAILED`] in that order, exit 1.
 #[track_caller]
 fn expect_bravo_failed(test: Test) -> Output {
-    let mut test = test.stderr_contains("Re-run plan and apply to converge");
+    let mut test = test
+        .env("ECSCHED_CONCURRENCY", "1")
+        .stderr_contains("Re-run plan and apply to converge");
     for line in BRAVO_FAILED {
         test = test.stderr_contains(line);
     }
@@ -346,7 +349,7 @@ fn failed_write_from_a_saved_plan_reports_exactly_and_a_new_plan_converges() {
         .test()
         .emulator(&s.proxied())
         .args(["apply", "changes.plan"])
-        .stderr_contains("is stale")
+        .stderr_contains("was already applied (in whole or in part): rule.alpha already carries")
         .status(3);
     let stats = s.proxy.stats();
     for write in ["PutRule", "PutTargets", "TagResource"] {
@@ -368,10 +371,10 @@ fn failed_write_from_a_saved_plan_reports_exactly_and_a_new_plan_converges() {
     assert_converged(out, &s.em);
 }
 
-/// Persistent 503 on ListRules: the SDK retries, then diff fails naming the call and the error.
+/// Persistent 503 on ListRules: ecsched retries, then diff fails naming the call and the error.
 /// `AWS_MAX_ATTEMPTS=2` is honoured: ecsched reads it (a positive integer) into
-/// `AwsOptions::max_attempts` (default 8), which sets the attempts of the SDK's standard retry
-/// mode, so ListRules is tried exactly twice, one jittered backoff (under 1 s) apart.
+/// `AwsOptions::max_attempts` (default 8), the attempts of its own retries (the SDK's are off),
+/// so ListRules is tried exactly twice, one jittered backoff (under 1 s) apart.
 #[test]
 fn exhausted_retries_fail_clearly_and_promptly() {
     let Some(s) = setup() else { return };
@@ -400,14 +403,16 @@ fn exhausted_retries_fail_clearly_and_promptly() {
         list.seen, 2,
         "ListRules attempts: expected 2 (AWS_MAX_ATTEMPTS): {stats:#?}"
     );
-    // Nothing that needs the listing was attempted (ListRuleNamesByTarget runs alongside it).
+    // Nothing that needs the listing was attempted (ListRuleNamesByTarget and the schedule
+    // listing run alongside it).
     for op in stats.operations.keys() {
         assert!(
             [
                 "GetCallerIdentity",
                 "DescribeTaskDefinition",
                 "ListRules",
-                "ListRuleNamesByTarget"
+                "ListRuleNamesByTarget",
+                "GET /schedules"
             ]
             .iter()
             .any(|o| op.ends_with(o)),
@@ -439,4 +444,81 @@ fn invalid_config_makes_no_request() {
     }
     let stats = s.proxy.stats();
     assert_eq!(stats.total().seen, 0, "{stats:#?}");
+}
+
+/// Twenty rules written in parallel, a non-retryable failure injected on one: the report lists
+/// every rule exactly once, and exactly as live state shows it (applied ones exist with their
+/// target, the failed one is partly written, rules "not applied" were never written); a re-run
+/// converges.
+#[test]
+fn a_failure_among_parallel_writes_is_reported_exactly_and_a_rerun_converges() {
+    let Some(s) = setup() else { return };
+    let mut config = String::from("region: ap-northeast-3\ncluster: faults\nrules:\n");
+    for i in 0..20 {
+        config.push_str(&format!(
+            "- name: r{i:02}\n  scheduleExpression: cron({i} 1 * * ? *)\n  taskDefinition: app\n"
+        ));
+    }
+    s.proxy
+        .rule(Rule::any(Fault::Latency(Duration::from_millis(20))))
+        .rule(
+            Rule::operation(
+                "PutTargets",
+                Fault::validation("Parameter EcsParameters is not valid (injected)."),
+            )
+            .body_contains(r#""Rule":"r07""#),
+        );
+    let out = s
+        .through_proxy(&config)
+        .env("ECSCHED_CONCURRENCY", "8")
+        .args(["apply", "--all", "--auto-approve"])
+        .stderr_contains("  ✗ rule.r07 create FAILED: PutTargets for rule \"r07\" failed")
+        .failure();
+    let live = s.rule_names();
+    let mut applied = 0;
+    for i in 0..20 {
+        let name = format!("r{i:02}");
+        let address = format!("rule.{name}");
+        let lines: Vec<&str> = out
+            .stderr
+            .lines()
+            .filter(|l| l.contains(&format!("{address} ")))
+            .collect();
+        assert_eq!(lines.len(), 1, "{address} reported once: {}", out.stderr);
+        let line = lines[0];
+        if line.starts_with("  ✓") {
+            applied += 1;
+            assert!(live.contains(&name), "{address} applied but absent");
+            assert_eq!(s.target_ids(&name).len(), 1, "{address} has its target");
+        } else if line.starts_with("  -") {
+            assert!(!live.contains(&name), "{address} not applied but written");
+        } else {
+            assert_eq!(name, "r07", "{line}");
+            assert!(s.target_ids(&name).is_empty(), "r07 is partly written");
+        }
+    }
+    assert!(
+        out.stderr
+            .contains(&format!("Apply failed: {applied} of 20 changes applied.\n")),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        applied < 19,
+        "no write started after the failure: {applied}"
+    );
+
+    s.proxy.clear_rules();
+    let out = out
+        .test()
+        .emulator(&s.proxied())
+        .args(["apply", "--all", "--auto-approve"])
+        .stderr_contains(&format!(
+            "Apply complete: {} of {} changes applied.",
+            20 - applied,
+            20 - applied
+        ))
+        .success();
+    assert_converged(out, &s.em);
+    assert_eq!(s.rule_names().len(), 20);
 }

@@ -452,8 +452,10 @@ fn schedules_round_trip_through_dump_plan_file_and_refuse_a_stale_plan() {
         .test()
         .args(["apply", "plan.bin"])
         .stdout("")
-        .stderr(
-            "  ✓ schedule.nightly/s1 updated\n  ✓ schedule.nightly/s2 updated\n\
+        // Written in parallel: each result line as it happens, in any order.
+        .stderr_regex(
+            "(  ✓ schedule.nightly/s1 updated\n  ✓ schedule.nightly/s2 updated\n\
+             |  ✓ schedule.nightly/s2 updated\n  ✓ schedule.nightly/s1 updated\n)\
              Apply complete: 2 of 2 changes applied.\n",
         )
         .success();
@@ -530,7 +532,7 @@ fn schedules_round_trip_through_dump_plan_file_and_refuse_a_stale_plan() {
         .stdout("")
         .stderr(
             "error: the saved plan plan.bin is stale: live state changed since it was made; \
-             nothing was written\n  schedule.nightly/s2 changed since the plan was made\n\
+             nothing was written\n  schedule.nightly/s2 changed since the plan was made: description\n\
              Run plan again.\n",
         )
         .status(3);

@@ -6,7 +6,6 @@
 //! The helpers here (`pub`: running the binary as the test's account, the seed's files and
 //! fixtures) are shared with the other end-to-end tests; emulator fixtures are in `fixtures.rs`.
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use aws_sdk_ecs::types as ecs;
@@ -362,12 +361,16 @@ fn seed_prod_plan_file_workflow_and_delete() {
     assert_eq!(live.rule.schedule_expression(), Some("cron(0 10 * * ? *)"));
     assert_eq!(live.rule.state(), Some(&eb::RuleState::Enabled));
     assert_eq!(
-        live.tags,
-        BTreeMap::from([(
-            "ecschedule:tracking-id".to_string(),
-            "t3-kato-prod".to_string()
-        )]),
+        live.tags.get("ecschedule:tracking-id").map(String::as_str),
+        Some("t3-kato-prod"),
         "the created rule carries the tracking tag (trackingId = cluster)"
+    );
+    let plan_id = live.tags.get("ecsched:plan-id").cloned();
+    assert_eq!(
+        live.tags.len(),
+        2,
+        "and the id of the plan that wrote it: {:?}",
+        live.tags
     );
     assert_eq!(live.targets.len(), 1, "{:?}", live.targets);
     let target = &live.targets[0];
@@ -396,15 +399,16 @@ fn seed_prod_plan_file_workflow_and_delete() {
     assert_eq!(vpc.security_groups(), [PROD_SG]);
     assert_eq!(vpc.assign_public_ip(), Some(&eb::AssignPublicIp::Disabled));
 
-    // The same plan again is stale by definition: refused with exit 3, nothing written.
+    // The same plan again was applied by definition: refused with exit 3, nothing written.
     let out = out
         .test()
         .args(["apply", "plan.bin"])
         .stdout("")
-        .stderr(
-            "error: the saved plan plan.bin is stale: live state changed since it was made; nothing was written\n  \
-             rule.t3-kato-prod was absent when planned, now exists\nRun plan again.\n",
-        )
+        .stderr(&format!(
+            "error: the saved plan plan.bin was already applied (in whole or in part): \
+             rule.t3-kato-prod already carries its plan id {}; nothing was written. Run plan again.\n",
+            plan_id.unwrap_or_default()
+        ))
         .status(3);
     assert_eq!(
         em.block_on(snapshot(&em, "t3-kato-prod")).as_ref(),
@@ -550,8 +554,14 @@ fn dump_and_diff_with_neighbouring_rules() {
     });
     let before_mixed = em.block_on(snapshot(&em, "mixed")).expect("mixed exists");
 
-    let out = ecsched(&em)
+    // Without -v, what dump skipped is not listed (one line per unrelated rule is noise).
+    let quiet = ecsched(&em)
         .args(["dump", "--cluster", "app", "--region", SEED_REGION])
+        .success();
+    assert!(!quiet.stderr.contains("skipped"), "{}", quiet.stderr);
+
+    let out = ecsched(&em)
+        .args(["-v", "dump", "--cluster", "app", "--region", SEED_REGION])
         .stdout(
             "\
 region: ap-northeast-3

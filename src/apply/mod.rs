@@ -96,20 +96,16 @@ pub enum Refusal {
         this: String,
     },
     #[error(
-        "{source_name} was made for account {plan_account} ({plan_partition}) in {plan_region}, \
-         but the credentials are for account {account} ({partition}) in {region}"
+        "{source_name} was made for account {} ({}) in {}, but the credentials are for account {} ({}) in {}",
+        planned.account_id, planned.partition, planned.region, actual.account_id, actual.partition, actual.region
     )]
     Target {
         source_name: String,
-        plan_account: String,
-        plan_partition: String,
-        plan_region: String,
-        account: String,
-        partition: String,
-        region: String,
+        planned: Box<AccountContext>,
+        actual: Box<AccountContext>,
     },
     #[error(
-        "the saved plan {source_name} was already applied: {} already carr{} its plan id {plan_id}; nothing was written. Run plan again.",
+        "the saved plan {source_name} was already applied (in whole or in part): {} already carr{} its plan id {plan_id}; nothing was written. Run plan again.",
         addresses.iter().map(ToString::to_string).collect::<Vec<_>>().join(", "),
         if addresses.len() == 1 { "ies" } else { "y" }
     )]
@@ -137,12 +133,12 @@ pub fn check_target(plan: &Plan, source_name: &str, ctx: &AccountContext) -> Res
     {
         return Err(Refusal::Target {
             source_name: source_name.to_string(),
-            plan_account: plan.account_id.clone(),
-            plan_partition: plan.partition.clone(),
-            plan_region: plan.region.clone(),
-            account: ctx.account_id.clone(),
-            partition: ctx.partition.clone(),
-            region: ctx.region.clone(),
+            planned: Box::new(AccountContext {
+                account_id: plan.account_id.clone(),
+                partition: plan.partition.clone(),
+                region: plan.region.clone(),
+            }),
+            actual: Box::new(ctx.clone()),
         });
     }
     if plan.tool_version != env!("CARGO_PKG_VERSION") {

@@ -570,8 +570,8 @@ async fn a_plan_that_was_applied_is_refused_even_after_a_revert() {
         .unwrap_err();
     assert_eq!(
         err.to_string(),
-        "the saved plan plan.bin was already applied: rule.r already carries its plan id plan-1; \
-         nothing was written. Run plan again."
+        "the saved plan plan.bin was already applied (in whole or in part): rule.r already carries \
+         its plan id plan-1; nothing was written. Run plan again."
     );
 }
 

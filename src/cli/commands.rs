@@ -44,7 +44,7 @@ pub fn dispatch(g: &Globals, command: Command) -> Result<Outcome> {
             let sel = plan_selection(&selection, prune)?;
             runtime()?.block_on(async {
                 let (_, plan) = planned(g, sel).await?;
-                print_changes(g, &plan, unified)?;
+                print_changes(g, &plan, unified, false)?;
                 Ok(exit_for_changes(&plan, detailed_exitcode))
             })
         }
@@ -113,7 +113,7 @@ pub fn dispatch(g: &Globals, command: Command) -> Result<Outcome> {
             let sel = plan_selection(&selection, prune)?;
             runtime()?.block_on(async {
                 let (s, plan) = planned(g, sel).await?;
-                print_changes(g, &plan, unified)?;
+                print_changes(g, &plan, unified, true)?;
                 if !plan.has_work() {
                     return Ok(Outcome::Done);
                 }
@@ -262,20 +262,28 @@ fn report_calls(g: &Globals, aws: &crate::aws::Aws) {
     }
 }
 
-fn print_changes(g: &Globals, plan: &Plan, unified: bool) -> Result<()> {
+/// The changes on stdout (unified with `-u`); the summary line on stdout
+/// (`apply`) or stderr (`diff`, and always with `-u`, so the diff pipes cleanly).
+fn print_changes(g: &Globals, plan: &Plan, unified: bool, summary_on_stdout: bool) -> Result<()> {
     let m = masking(g, false);
-    if unified {
-        let ctx = view::plan_context(plan);
-        let text: String = plan
-            .changes
-            .iter()
-            .map(|c| view::unified_text(c, &ctx, &m, console::colors_enabled()))
-            .collect();
+    let ctx = view::plan_context(plan);
+    let text: String = plan
+        .changes
+        .iter()
+        .map(|c| {
+            if unified {
+                view::unified_text(c, &ctx, &m, console::colors_enabled())
+            } else {
+                view::change_text(c, &ctx, &m) + "\n"
+            }
+        })
+        .collect();
+    if summary_on_stdout && !unified {
+        print_stdout(&(text + &view::summary(plan) + "\n"))
+    } else {
         print_stdout(&text)?;
         g.info(view::summary(plan));
         Ok(())
-    } else {
-        print_stdout(&view::plan_text(plan, &m))
     }
 }
 

@@ -279,6 +279,8 @@ pub struct PlanJson {
     /// Version of this document's format (`1.0`).
     pub format_version: String,
     pub ecsched_version: String,
+    /// Random id of the plan; `apply` tags every rule it writes with it (`ecsched:plan-id`).
+    pub plan_id: String,
     /// When the plan was made (RFC 3339 UTC).
     pub timestamp: String,
     pub account_id: String,
@@ -350,6 +352,7 @@ pub fn plan_json(plan: &Plan, m: &Masking) -> PlanJson {
     PlanJson {
         format_version: JSON_FORMAT_VERSION.to_string(),
         ecsched_version: plan.tool_version.clone(),
+        plan_id: plan.plan_id.clone(),
         timestamp: plan.created_at.clone(),
         account_id: plan.account_id.clone(),
         partition: plan.partition.clone(),
