@@ -45,6 +45,7 @@ impl Globals {
             cwd: &self.cwd,
             env: &env,
             remote: None,
+            ext_vars: &[],
         })?)
     }
 

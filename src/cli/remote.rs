@@ -104,6 +104,7 @@ fn load_online(g: &Globals) -> Result<LoadedConfig> {
         cwd: &g.cwd,
         env: &env,
         remote: Some(&remote),
+        ext_vars: &[],
     })?)
 }
 

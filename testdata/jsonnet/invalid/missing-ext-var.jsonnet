@@ -1,0 +1,4 @@
+{
+  region: std.extVar('REGION'),
+  cluster: 'api',
+}
