@@ -1,4 +1,0 @@
-{
-  region: std.extVar('REGION'),
-  cluster: 'api',
-}
