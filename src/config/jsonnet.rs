@@ -52,6 +52,22 @@ pub fn is_jsonnet(path: &Path) -> bool {
     path.extension().is_some_and(|e| e == "jsonnet")
 }
 
+/// A hint for a template error on `line` of the evaluated JSON: template
+/// arguments written with double quotes in a Jsonnet string reach the template
+/// pass as `\"`, which no template can read (nor could ecschedule's).
+pub fn template_hint(json: &str, line: usize) -> Option<String> {
+    let text = json.lines().nth(line.checked_sub(1)?)?;
+    let action = &text[text.find("{{")?..];
+    action
+        .split("}}")
+        .next()
+        .is_some_and(|a| a.contains("\\\""))
+        .then(|| {
+            "in a Jsonnet string, quote template arguments with backticks: {{ env `X` `default` }}"
+                .to_owned()
+        })
+}
+
 // ---------------------------------------------------------------------------
 // External variables
 // ---------------------------------------------------------------------------
@@ -1218,6 +1234,22 @@ mod tests {
             "{err}"
         );
         assert!(err.contains("ECSCHED_TEST_UNSET_REVISION"), "{err}");
+    }
+
+    #[test]
+    fn double_quoted_template_arguments_get_a_hint() {
+        let text = "{ region: 'ap-northeast-3', cluster: \"api-{{ env \\\"STAGE\\\" }}\" }\n";
+        let err = error_of(eval_scratch(&[("x.jsonnet", text)], &[], &[]));
+        assert!(err.starts_with("x.jsonnet: /cluster: "), "{err}");
+        assert!(
+            err.ends_with(
+                "(in a Jsonnet string, quote template arguments with backticks: {{ env `X` `default` }})"
+            ),
+            "{err}"
+        );
+        let text = "{ region: 'ap-northeast-3', cluster: 'api-{{ env `STAGE` `dev` }}' }\n";
+        let cfg = eval_scratch(&[("x.jsonnet", text)], &[], &[]).unwrap();
+        assert_eq!(cfg.raw.cluster.as_deref(), Some("api-dev"));
     }
 
     #[test]

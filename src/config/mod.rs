@@ -135,10 +135,12 @@ pub fn load(req: &LoadRequest<'_>) -> Result<LoadedConfig, ConfigError> {
         diagnostics: errs
             .into_iter()
             .map(|e| match &evaluated {
-                Some((_, index)) => Diagnostic::new(&e.source_name, None, e.message).with_pointer(
-                    e.line
-                        .and_then(|l| index.pointer_at(l, e.column.unwrap_or(1))),
-                ),
+                Some((json, index)) => Diagnostic::new(&e.source_name, None, e.message)
+                    .with_pointer(
+                        e.line
+                            .and_then(|l| index.pointer_at(l, e.column.unwrap_or(1))),
+                    )
+                    .with_hint(e.line.and_then(|l| jsonnet::template_hint(json, l))),
                 None => {
                     let pos = e.line.map(|line| Pos {
                         line,
