@@ -24,6 +24,8 @@ pub struct Settings {
     pub conf: Option<PathBuf>,
     pub cwd: PathBuf,
     pub aws: AwsOptions,
+    /// Jsonnet external variables (`--ext-str`, `--ext-code`).
+    pub ext_vars: Vec<config::jsonnet::ExtVar>,
 }
 
 impl Settings {
@@ -45,6 +47,7 @@ impl Settings {
                 cwd: &self.cwd,
                 env: &env,
                 remote: source,
+                ext_vars: &self.ext_vars,
             })
         };
         // Blocking S3/SSM reads from inside the runtime need block_in_place.

@@ -15,6 +15,7 @@ pub mod emulator; // `Emulator`: per-test account on moto, SDK clients for fixtu
 pub mod fault_proxy; // `FaultProxy`: fault-injecting reverse proxy in front of the emulator (also the benchmark's, via examples/)
 mod faults; // the real binary through the fault proxy: throttling, 5xx, dropped connections, a failed write mid-apply, exhausted retries
 pub mod fixtures; // emulator-side fixtures: ARNs, clusters, task definitions, rules and targets as the CLI/console make them, rule snapshots
+mod jsonnet; // Jsonnet configs in testdata/jsonnet/: each renders to its YAML twin; Jsonnet, schema and semantic errors, offline
 pub mod normalise; // no perpetual diff: each SPEC §4 case stated another way than ecsched wrote it plans to no changes, and so does its dump
 pub mod planfile_refusal; // apply PLANFILE refuses (exit 3, nothing written): other account/region, signature, flipped bytes, live drift of each rule/target field
 pub mod schedule_drift; // apply PLANFILE refuses (exit 3, nothing written) after a live change to each field of a touched schedule, its group, a delete, or a create

@@ -37,6 +37,12 @@ pub struct Cli {
     /// More detail on stderr (skipped resources and why; -vv: API call counts).
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
+    /// Jsonnet std.extVar as a string: KEY=VALUE, or KEY to read $KEY (repeatable).
+    #[arg(long = "ext-str", global = true, value_name = "KEY[=VALUE]")]
+    pub ext_str: Vec<String>,
+    /// Jsonnet std.extVar as code: KEY=CODE, or KEY to read $KEY (repeatable).
+    #[arg(long = "ext-code", global = true, value_name = "KEY[=CODE]")]
+    pub ext_code: Vec<String>,
     #[command(flatten)]
     pub settings: SettingsArgs,
     #[command(subcommand)]

@@ -80,7 +80,13 @@ pub fn run<I: IntoIterator<Item = OsString>>(args: I) -> i32 {
             return 1;
         }
     };
-    let g = globals(&cli, cwd);
+    let g = match globals(&cli, cwd) {
+        Ok(g) => g,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return e.exit_code();
+        }
+    };
     match commands::dispatch(&g, cli.command) {
         Ok(Outcome::Done) => 0,
         Ok(Outcome::Changes) => 2,
@@ -101,9 +107,19 @@ pub fn run<I: IntoIterator<Item = OsString>>(args: I) -> i32 {
     }
 }
 
-fn globals(cli: &Cli, cwd: PathBuf) -> Globals {
+fn globals(cli: &Cli, cwd: PathBuf) -> Result<Globals> {
+    use crate::config::jsonnet::{ExtVar, ExtVarKind};
     let s = &cli.settings;
-    Globals {
+    let env = |k: &str| std::env::var(k).ok();
+    let ext_vars = cli
+        .ext_str
+        .iter()
+        .map(|a| (ExtVarKind::Str, a))
+        .chain(cli.ext_code.iter().map(|a| (ExtVarKind::Code, a)))
+        .map(|(kind, a)| ExtVar::parse(kind, a, &env))
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(|e| Error::Usage(e.to_string()))?;
+    Ok(Globals {
         settings: Settings {
             conf: cli.conf.clone(),
             cwd,
@@ -115,13 +131,14 @@ fn globals(cli: &Cli, cwd: PathBuf) -> Globals {
                 test_account: s.test_account_id.clone().filter(|a| !a.is_empty()),
                 endpoint: None,
             },
+            ext_vars,
         },
         quiet: cli.quiet,
         verbose: cli.verbose,
         plan_key: crate::plan::file::key_from_value(s.plan_key.clone()),
         sensitive_patterns: s.sensitive_patterns.clone(),
         now: s.now,
-    }
+    })
 }
 
 /// Writes data to stdout (the product); a closed pipe is not an error worth noise.

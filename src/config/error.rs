@@ -5,13 +5,15 @@
 use std::fmt;
 use std::path::PathBuf;
 
-use super::yaml::Pos;
+use super::yaml::{Pos, PosIndex};
 
-/// One problem in a config file.
+/// One problem in a config file. Located by line and column, or, in an
+/// evaluated (Jsonnet) document, by the JSON Pointer of the offending value.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Diagnostic {
     pub file: String,
     pub pos: Option<Pos>,
+    pub pointer: Option<String>,
     pub message: String,
     pub hint: Option<String>,
 }
@@ -21,9 +23,45 @@ impl Diagnostic {
         Diagnostic {
             file: file.to_string(),
             pos,
+            pointer: None,
             message: message.into(),
             hint: None,
         }
+    }
+
+    /// A problem with the value at `pointer` of the document `index` describes.
+    pub fn at_value(
+        file: &str,
+        index: &PosIndex,
+        pointer: &str,
+        message: impl Into<String>,
+    ) -> Diagnostic {
+        Diagnostic::new(file, index.value_pos(pointer), message)
+            .with_pointer(index.pointer_for(pointer))
+    }
+
+    /// A problem with the key of the mapping entry at `pointer`.
+    pub fn at_key(
+        file: &str,
+        index: &PosIndex,
+        pointer: &str,
+        message: impl Into<String>,
+    ) -> Diagnostic {
+        Diagnostic::new(file, index.key_pos(pointer), message)
+            .with_pointer(index.pointer_for(pointer))
+    }
+
+    /// Order of messages: by position, then by JSON Pointer (so that equal
+    /// diagnostics are adjacent for `dedup`).
+    pub fn order(a: &Diagnostic, b: &Diagnostic) -> std::cmp::Ordering {
+        let key = |d: &Diagnostic| (d.pos.map(|p| (p.line, p.column)), d.pointer.clone());
+        key(a).cmp(&key(b))
+    }
+
+    /// Names the JSON Pointer (shown when there is no position).
+    pub fn with_pointer(mut self, pointer: Option<String>) -> Diagnostic {
+        self.pointer = pointer.filter(|p| !p.is_empty());
+        self
     }
 
     pub fn with_hint(mut self, hint: Option<String>) -> Diagnostic {
@@ -37,6 +75,8 @@ impl fmt::Display for Diagnostic {
         write!(f, "{}", self.file)?;
         if let Some(p) = self.pos {
             write!(f, ":{}:{}", p.line, p.column)?;
+        } else if let Some(pointer) = &self.pointer {
+            write!(f, ": {pointer}")?;
         }
         write!(f, ": {}", self.message)?;
         if let Some(h) = &self.hint {

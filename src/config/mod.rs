@@ -1,13 +1,16 @@
 //! Everything ecsched does with a config file before it talks to AWS: find
-//! it, render its templates (plugins: tfstate, ssm), parse YAML/JSON, validate
-//! against the JSON Schema in `schemas/`, then semantic checks. Every problem of
-//! a file is reported at once, with file:line:column. Never writes to AWS;
-//! reads from AWS only through `plugin::RemoteSource` (tfstate in S3, SSM).
+//! it, evaluate it when it is Jsonnet (`jsonnet`), render its templates
+//! (plugins: tfstate, ssm), parse YAML/JSON, validate against the JSON Schema in
+//! `schemas/`, then semantic checks. Every problem of a file is reported at
+//! once, with file:line:column (for an evaluated Jsonnet document, with the
+//! JSON Pointer of the value instead). Never writes to AWS; reads from AWS only
+//! through `plugin::RemoteSource` (tfstate in S3, SSM).
 
 pub mod error;
 pub mod fields;
 pub mod files;
 pub mod gocompat;
+pub mod jsonnet;
 pub mod plugin;
 pub mod raw;
 pub mod regions;
@@ -61,6 +64,9 @@ pub struct LoadRequest<'a> {
     pub cwd: &'a Path,
     pub env: &'a dyn Fn(&str) -> Option<String>,
     pub remote: Option<&'a dyn plugin::RemoteSource>,
+    /// `--ext-str`/`--ext-code` values for a Jsonnet config (see
+    /// `jsonnet::ExtVar::parse`); ignored for YAML/JSON.
+    pub ext_vars: &'a [jsonnet::ExtVar],
 }
 
 /// `-c FILE` if given, else the first default name that exists in `cwd`.
@@ -78,7 +84,9 @@ pub fn find_config(explicit: Option<&Path>, cwd: &Path) -> Result<PathBuf, Confi
         })
 }
 
-/// Render → parse → schema → typed → semantic validation.
+/// (Jsonnet evaluation →) render → parse → schema → typed → semantic validation.
+/// The format follows the extension, as in ecschedule: `.jsonnet` is Jsonnet,
+/// anything else YAML (JSON included).
 pub fn load(req: &LoadRequest<'_>) -> Result<LoadedConfig, ConfigError> {
     let display = req.path.display().to_string();
     let full = if req.path.is_absolute() {
@@ -94,9 +102,28 @@ pub fn load(req: &LoadRequest<'_>) -> Result<LoadedConfig, ConfigError> {
         .parent()
         .map(Path::to_path_buf)
         .unwrap_or_else(|| req.cwd.to_path_buf());
+    // For Jsonnet: the evaluated JSON, and where its values sit in it (template
+    // errors are reported by the JSON Pointer of the value they are in).
+    let evaluated = if jsonnet::is_jsonnet(req.path) {
+        let json = jsonnet::evaluate(&jsonnet::EvalRequest {
+            path: &full,
+            display: &display,
+            text: &text,
+            cwd: req.cwd,
+            ext_vars: req.ext_vars,
+            env: req.env,
+        })
+        .map_err(|d| ConfigError::Invalid {
+            diagnostics: vec![d],
+        })?;
+        let index = yaml::parse(&json).map(|d| d.index).unwrap_or_default();
+        Some((json, index))
+    } else {
+        None
+    };
     let rendered = template::render_config(&template::RenderRequest {
         source_name: &display,
-        text: &text,
+        text: evaluated.as_ref().map_or(&text, |(json, _)| json),
         env: req.env,
         config_dir: &config_dir,
         cwd: req.cwd,
@@ -105,16 +132,28 @@ pub fn load(req: &LoadRequest<'_>) -> Result<LoadedConfig, ConfigError> {
     .map_err(|errs| ConfigError::Invalid {
         diagnostics: errs
             .into_iter()
-            .map(|e| {
-                let pos = e.line.map(|line| Pos {
-                    line,
-                    column: e.column.unwrap_or(1),
-                });
-                Diagnostic::new(&e.source_name, pos, e.message)
+            .map(|e| match &evaluated {
+                Some((json, index)) => Diagnostic::new(&e.source_name, None, e.message)
+                    .with_pointer(
+                        e.line
+                            .and_then(|l| index.pointer_at(l, e.column.unwrap_or(1))),
+                    )
+                    .with_hint(e.line.and_then(|l| jsonnet::template_hint(json, l))),
+                None => {
+                    let pos = e.line.map(|line| Pos {
+                        line,
+                        column: e.column.unwrap_or(1),
+                    });
+                    Diagnostic::new(&e.source_name, pos, e.message)
+                }
             })
             .collect(),
     })?;
-    let (raw, index) = parse_rendered(&display, &rendered)?;
+    let (raw, index) = parse_document(
+        &display,
+        &rendered,
+        evaluated.as_ref().map(|(_, index)| index),
+    )?;
     Ok(LoadedConfig {
         path: req.path.to_path_buf(),
         display,
@@ -128,13 +167,40 @@ pub fn load(req: &LoadRequest<'_>) -> Result<LoadedConfig, ConfigError> {
 /// checks; reports every problem found (semantic checks also run on the
 /// entries that passed the schema when others did not).
 pub fn parse_rendered(display: &str, rendered: &str) -> Result<(RawConfig, PosIndex), ConfigError> {
+    parse_document(display, rendered, None)
+}
+
+/// `parse_rendered`, for a file's text (`evaluated: None`) or for the rendered
+/// JSON of a Jsonnet file, whose problems are located by JSON Pointer instead of
+/// line; `evaluated` is then the index of the JSON before template rendering.
+fn parse_document(
+    display: &str,
+    rendered: &str,
+    evaluated: Option<&PosIndex>,
+) -> Result<(RawConfig, PosIndex), ConfigError> {
     let doc = yaml::parse(rendered).map_err(|e| ConfigError::Invalid {
-        diagnostics: vec![Diagnostic::new(
-            display,
-            e.pos,
-            format!("invalid YAML: {}", e.message),
-        )],
+        diagnostics: vec![match evaluated {
+            None => Diagnostic::new(display, e.pos, format!("invalid YAML: {}", e.message)),
+            // The evaluated JSON was valid: a template's output broke it.
+            Some(index) => Diagnostic::new(
+                display,
+                None,
+                format!(
+                    "the evaluated JSON is invalid after template rendering ({}): a template \
+                     inserted a quote, backslash or line break (use json_escape)",
+                    e.message
+                ),
+            )
+            .with_pointer(e.pos.and_then(|p| index.pointer_at(p.line, p.column))),
+        }],
     })?;
+    let doc = match evaluated {
+        Some(_) => yaml::Document {
+            value: doc.value,
+            index: doc.index.without_positions(),
+        },
+        None => doc,
+    };
     let mut value = match doc.value {
         serde_json::Value::Null => {
             return Err(ConfigError::Invalid {
@@ -163,7 +229,7 @@ pub fn parse_rendered(display: &str, rendered: &str) -> Result<(RawConfig, PosIn
         }
     } else {
         diagnostics.extend(partial_semantic(display, &value, &doc.index));
-        diagnostics.sort_by_key(|d| d.pos.map(|p| (p.line, p.column)));
+        diagnostics.sort_by(Diagnostic::order);
         diagnostics.dedup();
     }
     Err(ConfigError::Invalid { diagnostics })

@@ -239,9 +239,10 @@ pub fn check(file: &str, value: &Value, index: &PosIndex) -> Vec<Diagnostic> {
                         format!(" in {}", human_path(&pointer))
                     };
                     out.push(
-                        Diagnostic::new(
+                        Diagnostic::at_key(
                             file,
-                            index.key_pos(&child),
+                            index,
+                            &child,
                             format!("{label}unknown key \"{key}\"{within}"),
                         )
                         .with_hint(suggest(key, allowed.iter().copied())),
@@ -253,9 +254,10 @@ pub fn check(file: &str, value: &Value, index: &PosIndex) -> Vec<Diagnostic> {
                     .to_string()
                     .replace("is not of types \"null\", ", "is not of type ");
                 out.push(
-                    Diagnostic::new(
+                    Diagnostic::at_value(
                         file,
-                        index.value_pos(&pointer),
+                        index,
+                        &pointer,
                         format!("{label}{}: {msg}", human_path(&pointer)),
                     )
                     .with_hint(hint_for(&pointer, err.instance())),
@@ -263,7 +265,7 @@ pub fn check(file: &str, value: &Value, index: &PosIndex) -> Vec<Diagnostic> {
             }
         }
     }
-    out.sort_by_key(|d| d.pos.map(|p| (p.line, p.column)));
+    out.sort_by(Diagnostic::order);
     out.dedup();
     out
 }

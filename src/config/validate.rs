@@ -22,14 +22,14 @@ struct Ctx<'a> {
 
 impl Ctx<'_> {
     fn err(&mut self, pointer: &str, label: &str, msg: impl AsRef<str>) {
-        let pos = self.index.value_pos(pointer);
         let msg = msg.as_ref();
         let text = if label.is_empty() {
             msg.to_string()
         } else {
             format!("{label}: {msg}")
         };
-        self.out.push(Diagnostic::new(self.file, pos, text));
+        self.out
+            .push(Diagnostic::at_value(self.file, self.index, pointer, text));
     }
 
     /// [`Ctx::err`] with a hint (e.g. "did you mean …") shown after the message.
@@ -176,7 +176,7 @@ pub fn validate_parts(
         }
         schedule(&mut c, s, &p, &label);
     }
-    c.out.sort_by_key(|d| d.pos.map(|p| (p.line, p.column)));
+    c.out.sort_by(Diagnostic::order);
     c.out
 }
 

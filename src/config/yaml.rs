@@ -19,15 +19,45 @@ pub struct Pos {
 
 /// Where each node of the document sits: JSON Pointer → position of the value,
 /// and (for mapping entries) of the key.
+///
+/// The index of an evaluated document (Jsonnet) keeps which nodes exist but
+/// yields no positions: lines of the evaluated JSON mean nothing to the user,
+/// so diagnostics name the JSON Pointer instead (`pointer_for`).
 #[derive(Debug, Default, Clone)]
 pub struct PosIndex {
     values: HashMap<String, Pos>,
     keys: HashMap<String, Pos>,
+    pointers_only: bool,
 }
 
 impl PosIndex {
+    /// The same index, for a document whose lines mean nothing to the user.
+    #[must_use]
+    pub fn without_positions(mut self) -> PosIndex {
+        self.pointers_only = true;
+        self
+    }
+
+    /// `pointer` itself when this index yields no positions (messages then
+    /// name the pointer), else `None`.
+    pub fn pointer_for(&self, pointer: &str) -> Option<String> {
+        self.pointers_only.then(|| pointer.to_string())
+    }
+
+    /// The innermost node whose value starts on `line` at or before `column`.
+    pub fn pointer_at(&self, line: usize, column: usize) -> Option<String> {
+        self.values
+            .iter()
+            .filter(|(_, p)| p.line == line && p.column <= column)
+            .max_by_key(|(ptr, p)| (p.column, ptr.len()))
+            .map(|(ptr, _)| ptr.clone())
+    }
+
     /// Position of the value at `pointer`, or of the nearest ancestor that has one.
     pub fn value_pos(&self, pointer: &str) -> Option<Pos> {
+        if self.pointers_only {
+            return None;
+        }
         let mut p = pointer.to_string();
         loop {
             if let Some(pos) = self.values.get(&p) {
@@ -47,6 +77,9 @@ impl PosIndex {
 
     /// Position of the mapping key whose value is at `pointer` (falls back to the value).
     pub fn key_pos(&self, pointer: &str) -> Option<Pos> {
+        if self.pointers_only {
+            return None;
+        }
         self.keys
             .get(pointer)
             .copied()

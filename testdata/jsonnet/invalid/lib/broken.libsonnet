@@ -1,0 +1,3 @@
+{
+  subnets: ['subnet-1', 'subnet-2'
+}

@@ -1,0 +1,5 @@
+{
+  region: 'ap-northeast-3',
+  cluster: 'api'
+  rules: [],
+}
