@@ -164,11 +164,19 @@ pub fn new_plan(s: &Session, selection: PlanSelection) -> Result<Plan> {
         changes: Vec::new(),
         fingerprints: Vec::new(),
         managed_seen: Vec::new(),
+        takeover: false,
+        left_alone: Vec::new(),
     })
 }
 
-/// Checks the task definitions, reads live state and computes the plan.
-pub async fn make_plan(s: &Session, sel: PlanSelection, progress: Progress<'_>) -> Result<Planned> {
+/// Checks the task definitions, reads live state and computes the plan;
+/// `takeover` is the consent to take over another trackingId's resources.
+pub async fn make_plan(
+    s: &Session,
+    sel: PlanSelection,
+    takeover: bool,
+    progress: Progress<'_>,
+) -> Result<Planned> {
     check_task_definitions(s, &sel).await?;
     let read = s
         .aws
@@ -193,6 +201,8 @@ pub async fn make_plan(s: &Session, sel: PlanSelection, progress: Progress<'_>) 
         changes: cs.changes,
         fingerprints: cs.fingerprints,
         managed_seen: cs.managed_seen,
+        left_alone: cs.left_alone,
+        takeover,
         ..new_plan(s, sel)?
     };
     Ok(Planned {

@@ -664,16 +664,18 @@ fn prune_deletes_only_schedules_in_groups_managed_for_this_tracking_id() {
         .success();
 }
 
-/// Plan says a schedule in a group managed for another trackingId "is updated but not pruned by
-/// this config"; apply must then report the update it made as a success.
+/// A declared schedule in a group managed for another trackingId belongs to another config:
+/// the plan shows a takeover (a change, exit 2), apply refuses it without --takeover and writes
+/// nothing, and with --takeover updates it and reports success; the group keeps its owner.
 #[test]
-fn apply_updates_a_schedule_in_a_group_of_another_tracking_id_and_says_so() {
+fn a_schedule_in_a_group_of_another_tracking_id_is_a_takeover_that_needs_consent() {
     let Some(em) = emulator() else { return };
     em.block_on(async {
         app_cluster(&em).await;
         create_group(&em, "theirs", &[(TRACKING_TAG, "other-team")]).await;
         create_schedule(&em, "theirs", "shared", "app", "job-a").await;
     });
+    let before = existing(&em, "theirs", "shared");
     let out = ecsched(&em)
         .config(
             "ecsched.yaml",
@@ -687,15 +689,25 @@ fn apply_updates_a_schedule_in_a_group_of_another_tracking_id_and_says_so() {
               taskDefinition: job-a
             ",
         )
-        .args(["plan", "--all"])
-        .stdout_contains("~ schedule.theirs/shared will be updated in place\n")
+        .args(["plan", "--all", "--detailed-exitcode", "-out", "plan.bin"])
         .stdout_contains(
-            "  ! its schedule group is managed for trackingId \"other-team\": the schedule is \
-             updated but not pruned by this config\n",
+            "~ schedule.theirs/shared will be TAKEN OVER from trackingId \"other-team\" and updated in place\n",
         )
-        .success();
-    out.test()
+        .stdout_contains("apply refuses this plan unless it is made with --takeover.")
+        .status(2);
+    let out = out
+        .test()
+        .args(["apply", "plan.bin"])
+        .stderr_contains("would take over schedule.theirs/shared from another trackingId")
+        .status(3);
+    let out = out
+        .test()
         .args(["apply", "--all", "--auto-approve"])
+        .stderr_contains("would take over schedule.theirs/shared from another trackingId")
+        .failure();
+    assert_eq!(existing(&em, "theirs", "shared"), before, "nothing written");
+    out.test()
+        .args(["apply", "--all", "--auto-approve", "--takeover"])
         .stderr_contains("  ✓ schedule.theirs/shared updated\n")
         .stderr_contains("Apply complete: 1 of 1 changes applied.\n")
         .success();

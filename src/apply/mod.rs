@@ -115,6 +115,14 @@ pub enum Refusal {
         addresses: Vec<Address>,
     },
     #[error(
+        "{source_name} would take over {} from another trackingId and was not made with --takeover (pass --takeover to plan, or to apply without a plan file, to allow it); nothing was written",
+        addresses.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+    )]
+    Takeover {
+        source_name: String,
+        addresses: Vec<Address>,
+    },
+    #[error(
         "the saved plan {source_name} is stale: live state changed since it was made; nothing was written\n{}\nRun plan again.",
         drift.iter().map(|d| format!("  {} {}", d.address, d.detail)).collect::<Vec<_>>().join("\n")
     )]
@@ -149,6 +157,19 @@ pub fn check_target(plan: &Plan, source_name: &str, ctx: &AccountContext) -> Res
         });
     }
     Ok(())
+}
+
+/// A plan that takes over resources of another trackingId needs consent
+/// (`--takeover`, recorded in the plan).
+pub fn check_consent(plan: &Plan, source_name: &str) -> Result<(), Refusal> {
+    let takeovers = plan.takeovers();
+    if takeovers.is_empty() || plan.takeover {
+        return Ok(());
+    }
+    Err(Refusal::Takeover {
+        source_name: source_name.to_string(),
+        addresses: takeovers.iter().map(|c| c.address.clone()).collect(),
+    })
 }
 
 /// The live state a plan was verified against, and when it was read.
@@ -265,6 +286,7 @@ pub async fn verify<B: Backend>(
     progress: Progress<'_>,
     stop: &Stop,
 ) -> Result<Verified, VerifyError<B::Error>> {
+    check_consent(plan, source_name)?;
     if let Some(s) = stop.requested() {
         return Err(VerifyError::Interrupted(s));
     }

@@ -203,6 +203,7 @@ fn change(action: Action, before: Option<Resource>, after: Option<Resource>) -> 
         before,
         after,
         adopts_unmanaged: false,
+        takeover_from: None,
         tag_only: false,
         notes: vec![],
     }
@@ -242,6 +243,8 @@ fn plan(m: &Memory, changes: Vec<ResourceChange>, prune: bool) -> Plan {
         } else {
             vec![]
         },
+        takeover: false,
+        left_alone: vec![],
     }
 }
 

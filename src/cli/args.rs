@@ -196,6 +196,9 @@ pub enum Command {
         /// Print the plan as JSON (the `show --json` document).
         #[arg(long)]
         json: bool,
+        /// Allow taking over resources managed for another trackingId (recorded in the plan).
+        #[arg(long)]
+        takeover: bool,
         /// Do not mask secret-looking environment values.
         #[arg(long = "show-sensitive")]
         show_sensitive: bool,
@@ -216,6 +219,9 @@ pub enum Command {
         /// Do not ask for confirmation on a terminal.
         #[arg(long = "auto-approve")]
         auto_approve: bool,
+        /// Allow taking over resources managed for another trackingId.
+        #[arg(long)]
+        takeover: bool,
         /// Unified diff format (ecschedule compatibility).
         #[arg(short = 'u', long = "unified")]
         unified: bool,

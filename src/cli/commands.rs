@@ -43,7 +43,7 @@ pub fn dispatch(g: &Globals, command: Command) -> Result<Outcome> {
         } => {
             let sel = plan_selection(&selection, prune)?;
             runtime()?.block_on(async {
-                let (_, plan) = planned(g, sel).await?;
+                let (_, plan) = planned(g, sel, false).await?;
                 print_changes(g, &plan, unified, false)?;
                 Ok(exit_for_changes(&plan, detailed_exitcode))
             })
@@ -55,10 +55,11 @@ pub fn dispatch(g: &Globals, command: Command) -> Result<Outcome> {
             detailed_exitcode,
             json,
             show_sensitive,
+            takeover,
         } => {
             let sel = plan_selection(&selection, prune)?;
             runtime()?.block_on(async {
-                let (_, plan) = planned(g, sel).await?;
+                let (_, plan) = planned(g, sel, takeover).await?;
                 let m = masking(g, show_sensitive);
                 if json {
                     print_json(&view::plan_json(&plan, &m))?;
@@ -107,16 +108,19 @@ pub fn dispatch(g: &Globals, command: Command) -> Result<Outcome> {
             prune,
             dry_run,
             auto_approve,
+            takeover,
             unified,
             ..
         } => {
             let sel = plan_selection(&selection, prune)?;
             runtime()?.block_on(async {
-                let (s, plan) = planned(g, sel).await?;
+                let (s, plan) = planned(g, sel, takeover).await?;
                 print_changes(g, &plan, unified, true)?;
                 if !plan.has_work() {
                     return Ok(Outcome::Done);
                 }
+                crate::apply::check_consent(&plan, "the plan")
+                    .map_err(|r| Error::Usage(r.to_string()))?;
                 if dry_run {
                     g.info("Dry run: nothing was written.");
                     return Ok(Outcome::Done);
@@ -233,10 +237,10 @@ fn exit_for_changes(plan: &Plan, detailed: bool) -> Outcome {
 }
 
 /// Session and plan, with the planner's warnings and (with -v) what was skipped.
-async fn planned(g: &Globals, sel: PlanSelection) -> Result<(ops::Session, Plan)> {
+async fn planned(g: &Globals, sel: PlanSelection, takeover: bool) -> Result<(ops::Session, Plan)> {
     let s = ops::session(&g.settings).await?;
     let bar = output::progress_bar(g.quiet, "reading live state");
-    let planned = ops::make_plan(&s, sel, &|d, t| output::set_progress(&bar, d, t)).await;
+    let planned = ops::make_plan(&s, sel, takeover, &|d, t| output::set_progress(&bar, d, t)).await;
     bar.finish_and_clear();
     let planned = planned?;
     if g.verbose > 0 {

@@ -5,7 +5,10 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 
-use super::{Action, Fingerprint, LiveResource, PlanSelection, Resource, ResourceChange};
+use super::{
+    Action, Fingerprint, LeftAlone, LeftAloneReason, LiveResource, PlanSelection, Resource,
+    ResourceChange,
+};
 use crate::model::{Address, DEFAULT_SCHEDULE_GROUP, DesiredState, Rule, Schedule};
 
 /// Everything the planner decides.
@@ -14,6 +17,8 @@ pub struct ChangeSet {
     pub changes: Vec<ResourceChange>,
     pub fingerprints: Vec<Fingerprint>,
     pub managed_seen: Vec<Address>,
+    /// What the plan sees on the cluster and leaves alone (with `--all`).
+    pub left_alone: Vec<LeftAlone>,
     /// Things the user should know that are not changes.
     pub warnings: Vec<String>,
 }
@@ -178,6 +183,7 @@ pub fn delete_one(
             before: Some(live.resource.clone()),
             after: None,
             adopts_unmanaged: false,
+            takeover_from: None,
             tag_only: false,
             notes: Vec::new(),
         },
@@ -195,6 +201,31 @@ pub struct DiffInput<'a> {
     pub rules_with_tags: &'a HashSet<String>,
     pub live: &'a [LiveResource],
     pub selection: &'a PlanSelection,
+}
+
+/// Why a live resource that is not declared is left alone.
+fn unmanaged_reason(have: &LiveResource, tracking: &str) -> LeftAloneReason {
+    let address = have.resource.address();
+    match (&address, have.tracking_id.as_deref()) {
+        (Address::Schedule { group, .. }, _) if group == DEFAULT_SCHEDULE_GROUP => {
+            LeftAloneReason::DefaultGroup
+        }
+        (Address::Schedule { group, .. }, None) => LeftAloneReason::UnmanagedGroup {
+            group: group.clone(),
+        },
+        (Address::Schedule { group, .. }, Some(other)) => LeftAloneReason::GroupOfOther {
+            group: group.clone(),
+            tracking_id: other.to_string(),
+        },
+        (Address::Rule { .. }, None) => LeftAloneReason::Unmanaged,
+        (Address::Rule { .. }, Some(other)) if other != tracking => {
+            LeftAloneReason::OtherTrackingId {
+                tracking_id: other.to_string(),
+            }
+        }
+        // Managed for us: only reached for managed resources that are kept.
+        (Address::Rule { .. }, Some(_)) => LeftAloneReason::Unmanaged,
+    }
 }
 
 /// Computes the change set.
@@ -228,6 +259,7 @@ pub fn compute(input: &DiffInput<'_>) -> Result<ChangeSet, SelectError> {
                 before: None,
                 after: Some(want),
                 adopts_unmanaged: false,
+                takeover_from: None,
                 tag_only: false,
                 notes: Vec::new(),
             });
@@ -239,14 +271,20 @@ pub fn compute(input: &DiffInput<'_>) -> Result<ChangeSet, SelectError> {
         {
             w.tags = h.tags.clone();
         }
-        let managed = have.tracking_id.as_deref() == Some(tracking.as_str());
+        let is_rule = matches!(address, Address::Rule { .. });
+        // A rule tagged for another trackingId, or a schedule in a group tagged
+        // for one, belongs to another config: never taken over silently.
+        let takeover_from = have
+            .tracking_id
+            .as_deref()
+            .filter(|t| *t != tracking.as_str())
+            .map(str::to_string);
         // Only rules carry the tracking tag. Scheduler cannot tag schedules;
         // ownership is the group's tag, set only on groups ecsched creates
         // (tagging an existing group would claim every schedule in it).
-        let is_rule = matches!(address, Address::Rule { .. });
-        let needs_tag = !managed && is_rule;
+        let untagged_rule = is_rule && have.tracking_id.is_none();
         let same = want == have.resource;
-        if same && !needs_tag {
+        if same && !untagged_rule && takeover_from.is_none() {
             continue;
         }
         let mut notes = Vec::new();
@@ -256,18 +294,24 @@ pub fn compute(input: &DiffInput<'_>) -> Result<ChangeSet, SelectError> {
                 have.foreign_targets.join(", ")
             ));
         }
-        let adopts = needs_tag;
-        if !is_rule && !managed {
-            notes.push(match &have.tracking_id {
-                None => "its schedule group is not managed by ecsched: the schedule is updated but never pruned".to_string(),
-                Some(other) => format!("its schedule group is managed for trackingId \"{other}\": the schedule is updated but not pruned by this config"),
-            });
+        match (&takeover_from, is_rule) {
+            (Some(other), true) => notes.push(format!(
+                "TAKEOVER: it is managed for trackingId \"{other}\"; applying takes it over for \"{tracking}\" (refused unless planned with --takeover)"
+            )),
+            (Some(other), false) => notes.push(format!(
+                "TAKEOVER: its schedule group is managed for trackingId \"{other}\"; applying overwrites it for \"{tracking}\" (refused unless planned with --takeover)"
+            )),
+            (None, false) if !is_managed(have, tracking) => notes.push(
+                "its schedule group is not managed by ecsched: the schedule is updated but never pruned (ecsched claim-group makes it managed)"
+                    .to_string(),
+            ),
+            _ => {}
         }
-        if adopts {
-            notes.push(match &have.tracking_id {
-                None => "exists but is not managed by ecsched/ecschedule (no ecschedule:tracking-id tag): it will be adopted".to_string(),
-                Some(other) => format!("is managed for trackingId \"{other}\": it will be taken over for \"{tracking}\""),
-            });
+        if untagged_rule {
+            notes.push(
+                "exists but is not managed by ecsched/ecschedule (no ecschedule:tracking-id tag): it will be adopted"
+                    .to_string(),
+            );
         }
         out.fingerprints.push(Fingerprint {
             address: address.clone(),
@@ -278,41 +322,74 @@ pub fn compute(input: &DiffInput<'_>) -> Result<ChangeSet, SelectError> {
             action: Action::Update,
             before: Some(have.resource.clone()),
             after: Some(want),
-            adopts_unmanaged: adopts,
-            tag_only: same,
+            adopts_unmanaged: untagged_rule,
+            tag_only: same && takeover_from.is_none(),
+            takeover_from,
             notes,
         });
     }
 
     if input.selection.prune {
         out.managed_seen = managed_set(input.live, tracking);
-        for (address, have) in &live {
-            if !is_managed(have, tracking) || desired_addresses.contains(address) {
-                continue;
-            }
-            if !have.foreign_targets.is_empty() {
-                out.warnings.push(format!(
-                    "{address} is no longer in the config but also has targets ecsched does not manage ({}); it is not pruned",
-                    have.foreign_targets.join(", ")
-                ));
-                continue;
-            }
-            out.fingerprints.push(Fingerprint {
-                address: address.clone(),
-                digest: Some(have.fingerprint.clone()),
-            });
-            out.changes.push(ResourceChange {
-                address: address.clone(),
-                action: Action::Delete,
-                before: Some(have.resource.clone()),
-                after: None,
-                adopts_unmanaged: false,
-                tag_only: false,
-                notes: Vec::new(),
-            });
+    }
+    for (address, have) in &live {
+        if desired_addresses.contains(address) {
+            continue;
         }
+        if !is_managed(have, tracking) {
+            // Only on the cluster: what ecsched leaves alone, said out loud.
+            if input.selection.all && target_count(have) > 0 {
+                out.left_alone.push(LeftAlone {
+                    address: address.clone(),
+                    reason: unmanaged_reason(have, tracking),
+                });
+            }
+            continue;
+        }
+        if !have.foreign_targets.is_empty() {
+            if input.selection.all {
+                out.left_alone.push(LeftAlone {
+                    address: address.clone(),
+                    reason: LeftAloneReason::ForeignTargets {
+                        targets: have.foreign_targets.join(", "),
+                    },
+                });
+            }
+            continue;
+        }
+        if !input.selection.prune {
+            if input.selection.all {
+                out.left_alone.push(LeftAlone {
+                    address: address.clone(),
+                    reason: LeftAloneReason::WouldPrune,
+                });
+            }
+            continue;
+        }
+        out.fingerprints.push(Fingerprint {
+            address: address.clone(),
+            digest: Some(have.fingerprint.clone()),
+        });
+        out.changes.push(ResourceChange {
+            address: address.clone(),
+            action: Action::Delete,
+            before: Some(have.resource.clone()),
+            after: None,
+            adopts_unmanaged: false,
+            takeover_from: None,
+            tag_only: false,
+            notes: Vec::new(),
+        });
     }
     Ok(out)
+}
+
+/// ECS targets of ours on a live rule (1 for a schedule).
+fn target_count(have: &LiveResource) -> usize {
+    match &have.resource {
+        Resource::Rule(r) => r.targets.len(),
+        Resource::Schedule(_) => 1,
+    }
 }
 
 #[cfg(test)]
@@ -485,5 +562,81 @@ mod tests {
         })
         .unwrap();
         assert_eq!(cs.changes.len(), 1);
+    }
+
+    #[test]
+    fn a_rule_of_another_tracking_id_is_a_takeover_not_a_tag_only_change() {
+        let d = desired_from(CONFIG);
+        let live = vec![
+            live_of(&d, "a", Some("someone-else")),
+            live_of(&d, "b", Some("c")),
+        ];
+        let cs = run(&d, &live, all(false)).unwrap();
+        assert_eq!(cs.changes.len(), 1);
+        let c = &cs.changes[0];
+        assert_eq!(c.takeover_from.as_deref(), Some("someone-else"));
+        assert!(!c.tag_only, "a takeover is a change");
+        assert!(!c.adopts_unmanaged);
+        assert!(
+            c.notes.iter().any(|n| n.starts_with("TAKEOVER")),
+            "{:?}",
+            c.notes
+        );
+    }
+
+    #[test]
+    fn with_all_the_plan_lists_what_it_leaves_alone() {
+        let d = desired_from(
+            "cluster: c\nrules:\n- name: a\n  scheduleExpression: rate(1 day)\n  taskDefinition: td\n",
+        );
+        let other = desired_from(CONFIG);
+        let mut hand = live_of(&other, "b", None);
+        if let Resource::Rule(r) = &mut hand.resource {
+            r.name = "by-hand".into();
+        }
+        let mut theirs = live_of(&other, "b", Some("other"));
+        if let Resource::Rule(r) = &mut theirs.resource {
+            r.name = "theirs".into();
+        }
+        let live = vec![
+            live_of(&d, "a", Some("c")),
+            live_of(&other, "b", Some("c")),
+            hand,
+            theirs,
+        ];
+        let reasons = |cs: &ChangeSet| -> Vec<(String, String)> {
+            cs.left_alone
+                .iter()
+                .map(|l| (l.address.to_string(), l.reason.to_string()))
+                .collect()
+        };
+        let cs = run(&d, &live, all(false)).unwrap();
+        assert_eq!(
+            reasons(&cs),
+            [
+                (
+                    "rule.b".to_string(),
+                    "managed, no longer in the config: would be deleted with --prune".to_string()
+                ),
+                (
+                    "rule.by-hand".to_string(),
+                    "not managed by ecsched (no ecschedule:tracking-id tag)".to_string()
+                ),
+                (
+                    "rule.theirs".to_string(),
+                    "managed for another trackingId (\"other\")".to_string()
+                ),
+            ]
+        );
+        // With --prune, b is deleted and no longer "left alone".
+        let cs = run(&d, &live, all(true)).unwrap();
+        assert_eq!(cs.left_alone.len(), 2);
+        assert_eq!(cs.changes.len(), 1);
+        // A partial selection lists nothing.
+        let sel = PlanSelection {
+            rules: vec!["a".into()],
+            ..PlanSelection::default()
+        };
+        assert!(run(&d, &live, sel).unwrap().left_alone.is_empty());
     }
 }

@@ -620,6 +620,7 @@ mod tests {
                     before: None,
                     after: Some(Resource::Rule(created.clone())),
                     adopts_unmanaged: false,
+                    takeover_from: None,
                     tag_only: false,
                     notes: vec![],
                 },
@@ -629,6 +630,7 @@ mod tests {
                     before: Some(Resource::Schedule(before.clone())),
                     after: Some(Resource::Schedule(after.clone())),
                     adopts_unmanaged: true,
+                    takeover_from: None,
                     tag_only: false,
                     notes: vec!["adopts an unmanaged schedule".into()],
                 },
@@ -642,6 +644,7 @@ mod tests {
                     })),
                     after: None,
                     adopts_unmanaged: false,
+                    takeover_from: None,
                     tag_only: false,
                     notes: vec![],
                 },
@@ -661,6 +664,8 @@ mod tests {
                 },
             ],
             managed_seen: vec![deleted, after.address()],
+            takeover: false,
+            left_alone: vec![],
         }
     }
 
@@ -726,7 +731,7 @@ mod tests {
         );
     }
     const PINNED_PAYLOAD_SHA256: &str =
-        "227428f2dbf3f9eba50f8d5c227706e8dc0a1a461dfe277c508f6c92f3fd1fe0";
+        "cdef527bfb1dcb77f7f6a196e3ee392ca0ddf9c69dd15abe3321bae54c04ad94";
 
     #[test]
     fn every_single_byte_change_is_refused() {

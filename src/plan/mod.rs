@@ -56,9 +56,13 @@ pub struct ResourceChange {
     pub action: Action,
     pub before: Option<Resource>,
     pub after: Option<Resource>,
-    /// The live resource lacks the tracking tag (or has another trackingId):
-    /// applying adopts it. Reported before it is overwritten.
+    /// The live rule lacks the tracking tag: applying adopts it (tags it).
+    /// Reported before it is overwritten.
     pub adopts_unmanaged: bool,
+    /// The live resource is managed for this other trackingId (a rule's tag,
+    /// a schedule's group tag): applying takes it over, which is refused unless
+    /// the plan was made with `--takeover`.
+    pub takeover_from: Option<String>,
     /// Only the tracking tag is missing; nothing else differs.
     pub tag_only: bool,
     /// Free-form remarks shown with the change (foreign targets kept, ...).
@@ -104,6 +108,75 @@ pub struct Plan {
     pub fingerprints: Vec<Fingerprint>,
     /// Managed resources seen when planning with --prune (sorted).
     pub managed_seen: Vec<Address>,
+    /// Consent to take over resources managed for another trackingId
+    /// (`--takeover`); without it, a plan with a takeover is refused.
+    pub takeover: bool,
+    /// What the plan saw on the cluster and leaves alone, and why (`--all`).
+    pub left_alone: Vec<LeftAlone>,
+}
+
+/// A resource the plan sees and does not touch.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct LeftAlone {
+    pub address: Address,
+    pub reason: LeftAloneReason,
+}
+
+/// Why a resource is left alone.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum LeftAloneReason {
+    /// Managed for this trackingId but no longer declared: `--prune` deletes it.
+    WouldPrune,
+    /// Managed and undeclared, but it also has targets ecsched does not manage.
+    ForeignTargets { targets: String },
+    /// A rule without the tracking tag (made by hand, or by another tool).
+    Unmanaged,
+    /// A rule managed for another trackingId (another config).
+    OtherTrackingId { tracking_id: String },
+    /// A schedule in the `default` group, which ecsched never manages.
+    DefaultGroup,
+    /// A schedule in a group ecsched did not create (`claim-group` claims it).
+    UnmanagedGroup { group: String },
+    /// A schedule in a group managed for another trackingId.
+    GroupOfOther { group: String, tracking_id: String },
+}
+
+impl LeftAloneReason {
+    /// True for managed resources that `--prune` would delete.
+    pub fn would_prune(&self) -> bool {
+        matches!(self, LeftAloneReason::WouldPrune)
+    }
+}
+
+impl std::fmt::Display for LeftAloneReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LeftAloneReason::WouldPrune => {
+                f.write_str("managed, no longer in the config: would be deleted with --prune")
+            }
+            LeftAloneReason::ForeignTargets { targets } => write!(
+                f,
+                "managed, no longer in the config, but it also has targets ecsched does not manage ({targets}): never pruned"
+            ),
+            LeftAloneReason::Unmanaged => {
+                f.write_str("not managed by ecsched (no ecschedule:tracking-id tag)")
+            }
+            LeftAloneReason::OtherTrackingId { tracking_id } => {
+                write!(f, "managed for another trackingId (\"{tracking_id}\")")
+            }
+            LeftAloneReason::DefaultGroup => {
+                f.write_str("in the default schedule group, which ecsched never manages")
+            }
+            LeftAloneReason::UnmanagedGroup { group } => write!(
+                f,
+                "in schedule group \"{group}\", which ecsched did not create (ecsched claim-group {group} makes it managed)"
+            ),
+            LeftAloneReason::GroupOfOther { group, tracking_id } => write!(
+                f,
+                "in schedule group \"{group}\", managed for another trackingId (\"{tracking_id}\")"
+            ),
+        }
+    }
 }
 
 /// One live resource as the planner and the executor see it.
@@ -218,6 +291,14 @@ impl ReadScope {
 }
 
 impl Plan {
+    /// The changes that take over another trackingId's resources.
+    pub fn takeovers(&self) -> Vec<&ResourceChange> {
+        self.changes
+            .iter()
+            .filter(|c| c.takeover_from.is_some())
+            .collect()
+    }
+
     /// (add, change, destroy), not counting tag-only adoptions.
     pub fn counts(&self) -> (usize, usize, usize) {
         let n = |a: Action| {

@@ -140,6 +140,14 @@ fn header(c: &ResourceChange) -> (String, Style) {
             format!("- {} will be destroyed", c.address),
             Style::new().red(),
         ),
+        Action::Update if c.takeover_from.is_some() => (
+            format!(
+                "~ {} will be TAKEN OVER from trackingId \"{}\" and updated in place",
+                c.address,
+                c.takeover_from.as_deref().unwrap_or_default()
+            ),
+            Style::new().magenta(),
+        ),
         Action::Update if c.tag_only => (
             format!(
                 "~ {} will be tagged ecschedule:tracking-id (no other change)",
@@ -245,10 +253,20 @@ pub fn summary(plan: &Plan) -> String {
             format!(" apply will add the ecschedule:tracking-id tag to {n} resources that lack it.")
         }
     };
+    let takeovers = plan.takeovers().len();
+    let takeover = match (takeovers, plan.takeover) {
+        (0, _) => String::new(),
+        (n, true) => {
+            format!(" {n} of the changes take over resources of another trackingId (--takeover).")
+        }
+        (n, false) => format!(
+            " {n} of the changes would take over resources of another trackingId: apply refuses this plan unless it is made with --takeover."
+        ),
+    };
     if a + c + d == 0 {
         format!("No changes. Live state matches the configuration.{tags}")
     } else {
-        format!("Plan: {a} to add, {c} to change, {d} to destroy.{tags}")
+        format!("Plan: {a} to add, {c} to change, {d} to destroy.{tags}{takeover}")
     }
 }
 
@@ -332,8 +350,11 @@ pub struct ResourceChangeJson {
     pub kind: String,
     pub name: String,
     pub change: ChangeJson,
-    /// The live resource is not managed for this trackingId and will be adopted.
+    /// The live rule has no tracking tag and will be adopted (tagged).
     pub adopts_unmanaged: bool,
+    /// The live resource is managed for this other trackingId: applying takes it
+    /// over (refused unless the plan was made with `--takeover`).
+    pub takeover_from: Option<String>,
     pub notes: Vec<String>,
 }
 
@@ -377,6 +398,7 @@ pub fn plan_json(plan: &Plan, m: &Masking) -> PlanJson {
                     after: c.after.as_ref().map(|r| m.apply(r)),
                 },
                 adopts_unmanaged: c.adopts_unmanaged,
+                takeover_from: c.takeover_from.clone(),
                 notes: c.notes.clone(),
             })
             .collect(),
