@@ -469,3 +469,46 @@ pub async fn wait_tasks(
     }
     Ok(out)
 }
+
+/// What `claim-group` found: the group's schedules, and whether it still
+/// needs the tag.
+pub struct GroupClaim {
+    pub group: String,
+    pub tracking_id: String,
+    pub claim: crate::plan::claim::Claim,
+    /// `(name, target ARN)` of each schedule in the group.
+    pub schedules: Vec<(String, Option<String>)>,
+}
+
+/// Reads `group` and checks that this session's trackingId may claim it
+/// (`plan::claim`); writes nothing.
+pub async fn claim_group_check(s: &Session, group: &str) -> Result<GroupClaim> {
+    let tracking_id = s.desired.tracking_id.clone();
+    let region = s.aws.context().region.clone();
+    let found = if group == model::DEFAULT_SCHEDULE_GROUP {
+        None
+    } else {
+        s.aws.read_group(group).await?
+    };
+    let claim = crate::plan::claim::check(
+        group,
+        found.as_ref().map(|g| g.tracking_id.as_deref()),
+        &tracking_id,
+        &region,
+    )
+    .map_err(|r| Error::Usage(r.to_string()))?;
+    Ok(GroupClaim {
+        group: group.to_string(),
+        tracking_id,
+        claim,
+        schedules: found.map(|g| g.schedules).unwrap_or_default(),
+    })
+}
+
+/// Tags the group for the trackingId (after `claim_group_check`).
+pub async fn claim_group(s: &Session, claim: &GroupClaim) -> Result<()> {
+    if claim.claim == crate::plan::claim::Claim::Tag {
+        s.aws.tag_group(&claim.group, &claim.tracking_id).await?;
+    }
+    Ok(())
+}

@@ -35,6 +35,7 @@ pub use lock::{
     Released,
 };
 pub use remote::{AwsRemote, LazyRemote};
+pub use scheduler::ScheduleGroup;
 
 use crate::model::{AccountContext, EcsTarget, Owner, Rule, Schedule, arn};
 use gate::{Gate, GateOptions, Op};
@@ -314,6 +315,16 @@ impl Aws {
         self.schedules
             .read_schedules(cluster_arn, names, progress)
             .await
+    }
+
+    /// A schedule group's tracking tag and schedules; `None` when it does not exist.
+    pub async fn read_group(&self, group: &str) -> AwsResult<Option<ScheduleGroup>> {
+        self.schedules.read_group(group).await
+    }
+
+    /// Tags an existing group for `tracking_id` (`claim-group`).
+    pub async fn tag_group(&self, group: &str, tracking_id: &str) -> AwsResult<()> {
+        self.schedules.tag_group(group, tracking_id).await
     }
 
     /// Re-reads one schedule (and its group's tags) as `read_schedules` does.

@@ -42,6 +42,15 @@ pub(crate) struct Schedules {
     groups: Arc<Mutex<HashMap<String, Arc<OnceCell<()>>>>>,
 }
 
+/// An existing schedule group: its tracking tag and its schedules.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScheduleGroup {
+    /// Value of the group's `ecschedule:tracking-id` tag.
+    pub tracking_id: Option<String>,
+    /// `(name, target ARN)` of each schedule in it.
+    pub schedules: Vec<(String, Option<String>)>,
+}
+
 /// A listed schedule worth reading.
 struct Job {
     group: String,
@@ -156,6 +165,66 @@ impl Schedules {
                 e,
             )),
         }
+    }
+
+    /// A schedule group as `claim-group` sees it: its tracking tag and the
+    /// schedules in it (name, target ARN); `None` when it does not exist.
+    pub(crate) async fn read_group(&self, group: &str) -> AwsResult<Option<ScheduleGroup>> {
+        let req = self.client.get_schedule_group().name(group);
+        match self
+            .gate
+            .call(Op::scheduler("GetScheduleGroup"), || req.clone().send())
+            .await
+        {
+            Ok(_) => {}
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_resource_not_found_exception()) =>
+            {
+                return Ok(None);
+            }
+            Err(e) => return Err(AwsError::api("GetScheduleGroup", group_resource(group), e)),
+        }
+        let tracking_id = self.group_tracking(group).await?;
+        let schedules = self
+            .list_schedules()
+            .await?
+            .into_iter()
+            .filter(|(g, _, _)| g == group)
+            .map(|(_, name, target)| (name, target))
+            .collect();
+        Ok(Some(ScheduleGroup {
+            tracking_id,
+            schedules,
+        }))
+    }
+
+    /// Tags an existing (non-default) group `ecschedule:tracking-id=tracking_id`
+    /// (`claim-group`): its schedules become managed for that trackingId.
+    pub(crate) async fn tag_group(&self, group: &str, tracking_id: &str) -> AwsResult<()> {
+        let invalid = |message: String| AwsError::InvalidRequest {
+            operation: "TagResource",
+            resource: group_resource(group),
+            message,
+        };
+        if group == DEFAULT_SCHEDULE_GROUP {
+            return Err(invalid("the default group cannot be tagged".to_string()));
+        }
+        let tag = t::Tag::builder()
+            .key(TRACKING_TAG)
+            .value(tracking_id)
+            .build()
+            .map_err(|e| invalid(e.to_string()))?;
+        let req = self
+            .client
+            .tag_resource()
+            .resource_arn(arn::schedule_group(group, &self.ctx))
+            .tags(tag);
+        self.gate
+            .call(Op::scheduler("TagResource"), || req.clone().send())
+            .await
+            .map_err(|e| AwsError::api("TagResource", group_resource(group), e))?;
+        Ok(())
     }
 
     pub(crate) async fn read_schedules(

@@ -121,6 +121,18 @@ pub struct Selection {
     pub schedules: Vec<String>,
 }
 
+/// The pull-request comment view (`--markdown`).
+#[derive(Debug, Clone, Args)]
+pub struct MarkdownArgs {
+    /// Print a Markdown document for a pull-request comment.
+    #[arg(long, conflicts_with = "json")]
+    pub markdown: bool,
+    /// Size limit of the Markdown document, in characters (GitHub rejects comments over 65,536).
+    #[arg(long = "max-size", value_name = "N", requires = "markdown",
+          default_value_t = crate::plan::markdown::DEFAULT_MAX_SIZE)]
+    pub max_size: usize,
+}
+
 /// Flags ecschedule had that ecsched accepts for compatibility.
 #[derive(Debug, Clone, Default, Args)]
 pub struct CompatFlags {
@@ -145,6 +157,9 @@ pub enum Command {
         /// JSON instead of YAML.
         #[arg(long)]
         json: bool,
+        /// Do not mask secret-looking environment values.
+        #[arg(long = "show-sensitive")]
+        show_sensitive: bool,
     },
     /// Print the JSON Schema of the config (or of `show --json` with --plan).
     Schema {
@@ -202,6 +217,8 @@ pub enum Command {
         /// Do not mask secret-looking environment values.
         #[arg(long = "show-sensitive")]
         show_sensitive: bool,
+        #[command(flatten)]
+        markdown: MarkdownArgs,
     },
     /// Apply a saved plan file, or plan and apply in one step.
     Apply {
@@ -234,11 +251,22 @@ pub enum Command {
         #[arg(value_name = "PLANFILE")]
         plan_file: PathBuf,
         /// The versioned JSON document (schemas/plan.schema.json).
-        #[arg(long)]
+        #[arg(long, conflicts_with = "markdown")]
         json: bool,
         /// Do not mask secret-looking environment values.
         #[arg(long = "show-sensitive")]
         show_sensitive: bool,
+        #[command(flatten)]
+        markdown: MarkdownArgs,
+    },
+    /// Tag an existing Scheduler group for this trackingId so its schedules become managed.
+    ClaimGroup {
+        /// The schedule group (never `default`).
+        #[arg(value_name = "GROUP")]
+        group: String,
+        /// Do not ask for confirmation on a terminal.
+        #[arg(long = "auto-approve")]
+        auto_approve: bool,
     },
     /// Run a rule's or schedule's task now, with the parameters the schedule uses.
     Run {

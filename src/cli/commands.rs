@@ -16,7 +16,10 @@ use crate::plan::{Plan, PlanSelection, view};
 pub fn dispatch(g: &Globals, command: Command) -> Result<Outcome> {
     match command {
         Command::Validate { next } => validate(g, next),
-        Command::Render { json } => render(g, json),
+        Command::Render {
+            json,
+            show_sensitive,
+        } => render(g, json, show_sensitive),
         Command::Schema { plan } => {
             let schema = if plan {
                 view::plan_schema()
@@ -26,6 +29,10 @@ pub fn dispatch(g: &Globals, command: Command) -> Result<Outcome> {
             print_json(&schema)?;
             Ok(Outcome::Done)
         }
+        Command::ClaimGroup {
+            group,
+            auto_approve,
+        } => claim_group(g, &group, auto_approve),
         Command::Completion { shell } => {
             let mut buf = Vec::new();
             let mut cmd = <super::args::Cli as clap::CommandFactory>::command();
@@ -56,15 +63,22 @@ pub fn dispatch(g: &Globals, command: Command) -> Result<Outcome> {
             json,
             show_sensitive,
             takeover,
+            markdown,
         } => {
             let sel = plan_selection(&selection, prune)?;
             runtime()?.block_on(async {
                 let (_, plan) = planned(g, sel, takeover).await?;
                 let m = masking(g, show_sensitive);
                 if json {
-                    print_json(&view::plan_json(&plan, &m))?;
+                    print_json(&view::plan_json(&plan, &m, g.now))?;
+                } else if markdown.markdown {
+                    let file = out.as_ref().map(|p| p.display().to_string());
+                    print_markdown(g, &plan, &m, &markdown, file)?;
                 } else {
-                    print_stdout(&view::plan_text(&plan, &m))?;
+                    print_stdout(&view::plan_text(&plan, &m, g.now))?;
+                }
+                if out.is_some() && g.plan_key.is_none() {
+                    warn_sensitive(g, &plan, &m);
                 }
                 if let Some(path) = out {
                     let bytes = crate::plan::file::encode(&plan, g.plan_key.as_deref())?;
@@ -136,11 +150,15 @@ pub fn dispatch(g: &Globals, command: Command) -> Result<Outcome> {
             plan_file,
             json,
             show_sensitive,
+            markdown,
         } => {
             let plan = crate::plan::file::read(&plan_file, g.plan_key.as_deref())?;
             let m = masking(g, show_sensitive);
             if json {
-                print_json(&view::plan_json(&plan, &m))?;
+                print_json(&view::plan_json(&plan, &m, g.now))?;
+            } else if markdown.markdown {
+                let file = plan_file.display().to_string();
+                print_markdown(g, &plan, &m, &markdown, Some(file))?;
             } else {
                 print_stdout(&format!(
                     "Plan {} made {} by ecsched {} for account {} in {} ({}), config {}\n\n{}",
@@ -151,7 +169,7 @@ pub fn dispatch(g: &Globals, command: Command) -> Result<Outcome> {
                     plan.region,
                     plan.partition,
                     plan.config_path,
-                    view::plan_text(&plan, &m)
+                    view::plan_text(&plan, &m, g.now)
                 ))?;
             }
             Ok(Outcome::Done)
@@ -179,7 +197,7 @@ pub fn dispatch(g: &Globals, command: Command) -> Result<Outcome> {
             runtime()?.block_on(async {
                 let s = ops::session(&g.settings).await?;
                 let plan = ops::delete_plan(&s, target, force).await?;
-                print_stdout(&view::plan_text(&plan, &masking(g, false)))?;
+                print_stdout(&view::plan_text(&plan, &masking(g, false), g.now))?;
                 if !auto_approve && !confirm(g, "Do you really want to delete it?")? {
                     g.info("Delete cancelled.");
                     return Ok(Outcome::Done);
@@ -200,6 +218,34 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
 
 fn masking(g: &Globals, show_sensitive: bool) -> view::Masking {
     view::Masking::new(&g.sensitive_patterns, show_sensitive)
+}
+
+/// The pull-request comment view of `plan`.
+fn print_markdown(
+    g: &Globals,
+    plan: &Plan,
+    m: &view::Masking,
+    args: &super::args::MarkdownArgs,
+    plan_file: Option<String>,
+) -> Result<()> {
+    let opts = crate::plan::markdown::Options {
+        masking: m,
+        now: g.now,
+        max_size: args.max_size,
+        plan_file,
+    };
+    print_stdout(&crate::plan::markdown::render(plan, &opts))
+}
+
+/// `plan -out` without a plan key: the file holds the secrets in clear.
+fn warn_sensitive(g: &Globals, plan: &Plan, m: &view::Masking) {
+    let names = m.sensitive_names(plan);
+    if !names.is_empty() {
+        g.info(format!(
+            "warning: the plan file holds sensitive values in clear ({}); set ECSCHED_PLAN_KEY to encrypt plan files",
+            names.join(", ")
+        ));
+    }
 }
 
 fn print_json<T: serde::Serialize>(v: &T) -> Result<()> {
@@ -271,6 +317,7 @@ fn report_calls(g: &Globals, aws: &crate::aws::Aws) {
 fn print_changes(g: &Globals, plan: &Plan, unified: bool, summary_on_stdout: bool) -> Result<()> {
     let m = masking(g, false);
     let ctx = view::plan_context(plan);
+    let now = plan.preview_time(g.now);
     let text: String = plan
         .changes
         .iter()
@@ -278,14 +325,20 @@ fn print_changes(g: &Globals, plan: &Plan, unified: bool, summary_on_stdout: boo
             if unified {
                 view::unified_text(c, &ctx, &m, console::colors_enabled())
             } else {
-                view::change_text(c, &ctx, &m) + "\n"
+                view::change_text(c, &ctx, &m, now) + "\n"
             }
         })
         .collect();
+    let left_alone = view::left_alone_text(plan);
     if summary_on_stdout && !unified {
-        print_stdout(&(text + &view::summary(plan) + "\n"))
-    } else {
+        print_stdout(&(text + &left_alone + &view::summary(plan) + "\n"))
+    } else if unified {
+        // stdout stays a pure unified diff (ending with a newline).
         print_stdout(&text)?;
+        g.info(format!("{left_alone}{}", view::summary(plan)));
+        Ok(())
+    } else {
+        print_stdout(&(text + &left_alone))?;
         g.info(view::summary(plan));
         Ok(())
     }
@@ -390,13 +443,52 @@ fn apply_file(g: &Globals, path: &Path, dry_run: bool) -> Result<Outcome> {
             if let Err(signal) = ops::verify(&aws, &plan, &name, &stop, &|_, _| {}).await? {
                 return Ok(Outcome::Code(128 + signal));
             }
-            print_stdout(&view::plan_text(&plan, &masking(g, false)))?;
+            print_stdout(&view::plan_text(&plan, &masking(g, false), g.now))?;
             g.info(format!(
                 "Dry run: {name} still applies cleanly to live state; nothing was written."
             ));
             return Ok(Outcome::Done);
         }
         execute(g, &aws, &plan, &name).await
+    })
+}
+
+fn claim_group(g: &Globals, group: &str, auto_approve: bool) -> Result<Outcome> {
+    use crate::plan::claim::Claim;
+    runtime()?.block_on(async {
+        let s = ops::session(&g.settings).await?;
+        let claim = ops::claim_group_check(&s, group).await?;
+        let tracking = &claim.tracking_id;
+        if claim.claim == Claim::AlreadyManaged {
+            g.info(format!(
+                "schedule group \"{group}\" is already managed for trackingId \"{tracking}\"; nothing to do."
+            ));
+            return Ok(Outcome::Done);
+        }
+        let mut text = format!(
+            "schedule group \"{group}\" will be tagged ecschedule:tracking-id={tracking}: its schedules become managed for this config (apply --all --prune deletes those it does not declare).\n"
+        );
+        if claim.schedules.is_empty() {
+            text.push_str("  (no schedules in it yet)\n");
+        }
+        for (name, target) in &claim.schedules {
+            let whose = match target.as_deref() {
+                Some(t) if t == s.desired.cluster_arn => String::new(),
+                Some(t) => format!(" (targets {t}, not this config's cluster: left alone)"),
+                None => " (no target: left alone)".to_string(),
+            };
+            text.push_str(&format!("  schedule.{group}/{name}{whose}\n"));
+        }
+        print_stdout(&text)?;
+        if !auto_approve && !confirm(g, "Do you want to claim this group?")? {
+            g.info("Claim cancelled.");
+            return Ok(Outcome::Done);
+        }
+        ops::claim_group(&s, &claim).await?;
+        g.info(format!(
+            "  ✓ schedule group \"{group}\" tagged ecschedule:tracking-id={tracking}"
+        ));
+        Ok(Outcome::Done)
     })
 }
 
@@ -419,9 +511,13 @@ fn validate(g: &Globals, next: Option<usize>) -> Result<Outcome> {
     Ok(Outcome::Done)
 }
 
-fn render(g: &Globals, json: bool) -> Result<Outcome> {
+fn render(g: &Globals, json: bool, show_sensitive: bool) -> Result<Outcome> {
     let cfg = g.settings.load(false)?;
-    let filled = crate::model::defaults::fill(&cfg.raw);
+    let mut filled = crate::model::defaults::fill(&cfg.raw);
+    if !show_sensitive {
+        let m = masking(g, false);
+        crate::model::defaults::mask_environment(&mut filled, &|k| m.is_sensitive(k));
+    }
     if json {
         print_json(&filled)?;
     } else {

@@ -66,6 +66,30 @@ fn fill_network(n: &mut Option<RawNetworkConfiguration>) {
     }
 }
 
+/// Replaces, in place, every container environment value whose name
+/// `is_sensitive` says is secret-looking with [`super::SENSITIVE_MASK`]
+/// (`render` without `--show-sensitive`).
+pub fn mask_environment(raw: &mut RawConfig, is_sensitive: &dyn Fn(&str) -> bool) {
+    let mask = |overrides: &mut Option<Vec<crate::config::raw::RawContainerOverride>>| {
+        for c in overrides.iter_mut().flatten() {
+            for (k, v) in c.environment.iter_mut().flatten() {
+                if is_sensitive(k) {
+                    *v = super::SENSITIVE_MASK.to_string();
+                }
+            }
+        }
+    };
+    for r in raw.rules.iter_mut().flatten() {
+        mask(&mut r.container_overrides);
+        for t in r.targets.iter_mut().flatten() {
+            mask(&mut t.container_overrides);
+        }
+    }
+    for s in raw.schedules.iter_mut().flatten() {
+        mask(&mut s.container_overrides);
+    }
+}
+
 /// Returns a copy of `raw` with every default made explicit (what `render`
 /// prints). Names are left as written: ARN resolution needs the account.
 pub fn fill(raw: &RawConfig) -> RawConfig {

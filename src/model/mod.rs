@@ -31,6 +31,8 @@ pub struct Owner {
     /// Value of `ecsched:plan-id`.
     pub plan_id: Option<String>,
 }
+/// What a secret-looking value reads in output (human, JSON, Markdown, `render`).
+pub const SENSITIVE_MASK: &str = "(sensitive value)";
 /// Default IAM role name for targets (ecschedule's default).
 pub const DEFAULT_ROLE: &str = "ecsEventsRole";
 /// Default event bus (defined in config).

@@ -3,15 +3,17 @@
 //! and the views of a plan (human text, JSON). Never imports `aws`; no I/O
 //! except reading/writing plan files in `file`.
 
+pub mod claim;
 pub mod diff;
 pub mod fields;
 pub mod file;
+pub mod markdown;
 pub mod view;
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::model::{Address, DEFAULT_EVENT_BUS, DesiredState, Rule, Schedule};
+use crate::model::{Address, DEFAULT_EVENT_BUS, DesiredState, Rule, Schedule, fire};
 
 /// What happens to one resource.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -46,6 +48,27 @@ impl Resource {
             Resource::Rule(r) => r.address(),
             Resource::Schedule(s) => s.address(),
         }
+    }
+
+    /// What decides when it fires.
+    pub fn fire_spec(&self) -> fire::FireSpec {
+        match self {
+            Resource::Rule(r) => fire::FireSpec::of_rule(r),
+            Resource::Schedule(s) => fire::FireSpec::of_schedule(s),
+        }
+    }
+}
+
+impl ResourceChange {
+    /// The next fire times before and after this change, from `now`; `None`
+    /// when its firing cannot change (tag-only adoptions, other fields only).
+    pub fn fire_preview(&self, now: chrono::DateTime<chrono::Utc>) -> Option<fire::Preview> {
+        if self.tag_only {
+            return None;
+        }
+        let before = self.before.as_ref().map(Resource::fire_spec);
+        let after = self.after.as_ref().map(Resource::fire_spec);
+        fire::preview(before.as_ref(), after.as_ref(), now, fire::PREVIEW_COUNT)
     }
 }
 
@@ -145,6 +168,29 @@ impl LeftAloneReason {
     /// True for managed resources that `--prune` would delete.
     pub fn would_prune(&self) -> bool {
         matches!(self, LeftAloneReason::WouldPrune)
+    }
+
+    /// A stable code for machines (`show --json`).
+    pub fn code(&self) -> &'static str {
+        match self {
+            LeftAloneReason::WouldPrune => "would_prune",
+            LeftAloneReason::ForeignTargets { .. } => "foreign_targets",
+            LeftAloneReason::Unmanaged => "unmanaged",
+            LeftAloneReason::OtherTrackingId { .. } => "other_tracking_id",
+            LeftAloneReason::DefaultGroup => "default_group",
+            LeftAloneReason::UnmanagedGroup { .. } => "unmanaged_group",
+            LeftAloneReason::GroupOfOther { .. } => "group_of_other",
+        }
+    }
+}
+
+impl Plan {
+    /// What the plan leaves alone: first what `--prune` would delete, then
+    /// the rest, each by address.
+    pub fn left_alone_sorted(&self) -> Vec<&LeftAlone> {
+        let mut all: Vec<&LeftAlone> = self.left_alone.iter().collect();
+        all.sort_by_key(|l| (!l.reason.would_prune(), l.address.clone()));
+        all
     }
 }
 
@@ -324,5 +370,19 @@ impl Plan {
     /// True when applying would write anything (tag-only adoptions included).
     pub fn has_work(&self) -> bool {
         !self.changes.is_empty()
+    }
+
+    /// The time fire-time previews count from: `now` when given (`--now`,
+    /// `ECSCHED_NOW`), else the plan time, so that `show` is reproducible.
+    /// `None` when neither is readable (no preview then).
+    pub fn preview_time(
+        &self,
+        now: Option<chrono::DateTime<chrono::Utc>>,
+    ) -> Option<chrono::DateTime<chrono::Utc>> {
+        now.or_else(|| {
+            chrono::DateTime::parse_from_rfc3339(&self.created_at)
+                .ok()
+                .map(|t| t.with_timezone(&chrono::Utc))
+        })
     }
 }
