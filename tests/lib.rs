@@ -18,6 +18,7 @@ pub mod fixtures; // emulator-side fixtures: ARNs, clusters, task definitions, r
 mod jsonnet; // Jsonnet configs in testdata/jsonnet/: each renders to its YAML twin; Jsonnet, schema and semantic errors, offline
 pub mod normalise; // no perpetual diff: each SPEC §4 case stated another way than ecsched wrote it plans to no changes, and so does its dump
 pub mod planfile_refusal; // apply PLANFILE refuses (exit 3, nothing written): other account/region, signature, flipped bytes, live drift of each rule/target field
+mod review; // plans a reviewer can read: left-alone lists, claim-group then prune, changed secrets masked, render masking, diff -u on one stream, a Rego policy on show --json
 pub mod schedule_drift; // apply PLANFILE refuses (exit 3, nothing written) after a live change to each field of a touched schedule, its group, a delete, or a create
 pub mod schedules; // Scheduler schedules end to end: dump round trip, plan file, stale refusal, prune by group ownership, delete/run --schedule, validate --next
 pub mod smoke; // the harness itself works: SDK ↔ emulator isolation and running the binary

@@ -36,7 +36,7 @@ fn group_arn(em: &Emulator, group: &str) -> String {
 }
 
 /// `aws scheduler create-schedule-group --name NAME [--tags …]`.
-async fn create_group(em: &Emulator, name: &str, tags: &[(&str, &str)]) {
+pub async fn create_group(em: &Emulator, name: &str, tags: &[(&str, &str)]) {
     let tags: Vec<sch::Tag> = tags
         .iter()
         .map(|(k, v)| sch::Tag::builder().key(*k).value(*v).build().expect("tag"))
@@ -53,7 +53,7 @@ async fn create_group(em: &Emulator, name: &str, tags: &[(&str, &str)]) {
 /// A schedule made by hand: `rate(1 day)` running `family` on `cluster`, as ecsched would write
 /// it for a config naming only `scheduleExpression` and `taskDefinition`. The group must exist
 /// (see the module note).
-async fn create_schedule(em: &Emulator, group: &str, name: &str, cluster: &str, family: &str) {
+pub async fn create_schedule(em: &Emulator, group: &str, name: &str, cluster: &str, family: &str) {
     let target = sch::Target::builder()
         .arn(cluster_arn(em, cluster))
         .role_arn(role_arn(em, "ecsEventsRole"))
@@ -140,7 +140,7 @@ fn existing(em: &Emulator, group: &str, name: &str) -> ScheduleSnapshot {
 }
 
 /// `GROUP/NAME` of every schedule of the account, sorted.
-async fn schedule_names(em: &Emulator) -> Vec<String> {
+pub async fn schedule_names(em: &Emulator) -> Vec<String> {
     let pages: Vec<_> = em
         .scheduler()
         .list_schedules()
@@ -165,7 +165,7 @@ async fn schedule_names(em: &Emulator) -> Vec<String> {
 }
 
 /// The tags of a schedule group.
-async fn group_tags(em: &Emulator, group: &str) -> BTreeMap<String, String> {
+pub async fn group_tags(em: &Emulator, group: &str) -> BTreeMap<String, String> {
     em.scheduler()
         .list_tags_for_resource()
         .resource_arn(group_arn(em, group))
@@ -178,7 +178,7 @@ async fn group_tags(em: &Emulator, group: &str) -> BTreeMap<String, String> {
         .collect()
 }
 
-fn tracking(value: &str) -> BTreeMap<String, String> {
+pub fn tracking(value: &str) -> BTreeMap<String, String> {
     BTreeMap::from([(TRACKING_TAG.to_owned(), value.to_owned())])
 }
 
@@ -190,7 +190,7 @@ fn resource_headers(text: &str) -> Vec<&str> {
 }
 
 /// Cluster `app` with task definitions `job-a` and `job-b` (container `app`).
-async fn app_cluster(em: &Emulator) {
+pub async fn app_cluster(em: &Emulator) {
     create_cluster(em, "app").await;
     register_task_definition(em, "job-a", "app").await;
     register_task_definition(em, "job-b", "app").await;

@@ -238,11 +238,41 @@ fn copy_seed(out: &Output, name: &str, to: &str) {
     std::fs::copy(&from, out.path(to)).unwrap_or_else(|e| panic!("copying {from}: {e}"));
 }
 
-/// `ENV=prod` with the region variables the seed's shell had.
+/// "Now" for the fire-time previews of the seed's prod plan: reproducible output.
+pub const SEED_NOW: &str = "2026-12-01T12:00:00Z";
+
+/// `ENV=prod` with the region variables the seed's shell had, and a fixed "now".
 fn prod(test: Test) -> Test {
     test.env("ENV", "prod")
         .env("AWS_DEFAULT_REGION", SEED_REGION)
         .env("AWS_REGION", SEED_REGION)
+        .env("ECSCHED_NOW", SEED_NOW)
+}
+
+/// Compares `actual` with the golden file `testdata/NAME` after replacing what
+/// changes from run to run (`masks`: pattern → placeholder). With
+/// `UPDATE_GOLDEN=1` writes the file instead.
+#[track_caller]
+pub fn assert_golden(name: &str, actual: &str, masks: &[(&str, &str)]) {
+    let mut text = actual.to_string();
+    for (pattern, placeholder) in masks {
+        let re = regex::Regex::new(pattern).unwrap_or_else(|e| panic!("mask {pattern}: {e}"));
+        text = re.replace_all(&text, *placeholder).into_owned();
+    }
+    let path = format!("{}/testdata/{name}", env!("CARGO_MANIFEST_DIR"));
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        std::fs::write(&path, &text).unwrap_or_else(|e| panic!("writing {path}: {e}"));
+        return;
+    }
+    let want = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("reading {path} (UPDATE_GOLDEN=1 writes it): {e}"));
+    if want != text {
+        let diff = similar::TextDiff::from_lines(&want, &text)
+            .unified_diff()
+            .header(&path, "actual")
+            .to_string();
+        panic!("{path} differs (UPDATE_GOLDEN=1 rewrites it):\n{diff}");
+    }
 }
 
 #[test]
@@ -309,6 +339,7 @@ fn seed_prod_plan_file_workflow_and_delete() {
     let out = out
         .test()
         .args(["show", "plan.bin"])
+        .env("ECSCHED_NOW", SEED_NOW)
         .stdout_regex(&format!(
             "Plan plan\\.bin made [0-9]{{4}}-[0-9]{{2}}-[0-9]{{2}}T[0-9]{{2}}:[0-9]{{2}}:[0-9]{{2}}Z by ecsched {} for account {} in ap-northeast-3 \\(aws\\), config ecschedule\\.yaml\n\n{}Plan: 1 to add, 0 to change, 0 to destroy\\.\n",
             regex::escape(env!("CARGO_PKG_VERSION")),
@@ -320,12 +351,13 @@ fn seed_prod_plan_file_workflow_and_delete() {
     let out = out
         .test()
         .args(["show", "plan.bin", "--json"])
+        .env("ECSCHED_NOW", SEED_NOW)
         .stderr("")
         .success();
     let json: serde_json::Value = serde_json::from_str(&out.stdout)
         .unwrap_or_else(|e| panic!("show --json is not JSON ({e}):\n{}", out.stdout));
     assert_valid_plan_json(&json);
-    assert_eq!(json["format_version"], "1.0", "{json:#}");
+    assert_eq!(json["format_version"], "2.0", "{json:#}");
     assert_eq!(json["account_id"], em.account_id.as_str(), "{json:#}");
     assert_eq!(json["region"], SEED_REGION, "{json:#}");
     assert_eq!(json["selection"]["prune"], true, "{json:#}");
@@ -345,7 +377,43 @@ fn seed_prod_plan_file_workflow_and_delete() {
     }
     assert_eq!(
         json["summary"],
-        serde_json::json!({"add": 1, "change": 0, "destroy": 0, "tag_only": 0})
+        serde_json::json!({"add": 1, "change": 0, "destroy": 0, "tag_only": 0, "takeover": 0, "left_alone": 0})
+    );
+    assert_eq!(
+        changes[0]["fire_times"],
+        serde_json::json!({
+            "before": null,
+            "after": ["2026-12-02T10:00:00Z", "2026-12-03T10:00:00Z", "2026-12-04T10:00:00Z"],
+            "before_timezone": null,
+            "after_timezone": "UTC",
+            "before_never": null,
+            "after_never": null,
+        })
+    );
+    assert_eq!(json["fire_times_from"], SEED_NOW);
+
+    // The pull-request comment: the golden file, with what changes per run masked.
+    let out = out
+        .test()
+        .args(["show", "plan.bin", "--markdown"])
+        .env("ECSCHED_NOW", SEED_NOW)
+        .stderr("")
+        .success();
+    assert_golden(
+        "markdown/seed-prod-plan.md",
+        &out.stdout,
+        &[
+            (&regex::escape(&em.account_id), "ACCOUNT"),
+            ("plan `[0-9a-f]{32}`", "plan `PLAN_ID`"),
+            (
+                "plan time `[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z`",
+                "plan time `PLAN_TIME`",
+            ),
+            (
+                &format!("ecsched `{}`", regex::escape(env!("CARGO_PKG_VERSION"))),
+                "ecsched `VERSION`",
+            ),
+        ],
     );
 
     // After approval: apply the saved plan.
@@ -468,6 +536,7 @@ const PROD_CREATE: &str = "\
   +     security_groups:
   +     - sg-03d360a9d98c40504
   +     assign_public_ip: DISABLED
+  fires after: 2026-12-02 10:00 UTC, 2026-12-03 10:00 UTC, 2026-12-04 10:00 UTC
 
 ";
 
@@ -725,13 +794,30 @@ rules:
         .stdout_contains("- rule.ours-orphan will be destroyed\n")
         .stdout_contains("Plan: 1 to add, 0 to change, 1 to destroy.\n")
         .success();
-    for name in ["theirs", "untagged"] {
-        assert!(
-            !out.stdout.contains(&format!("rule.{name}")),
-            "plan --prune must not mention rule {name}:\n{}",
-            out.stdout
-        );
-    }
+    // They appear only in the list of what the plan leaves alone, with why.
+    let headers: Vec<&str> = out
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with("+ ") || l.starts_with("~ ") || l.starts_with("- "))
+        .collect();
+    assert_eq!(
+        headers,
+        [
+            "+ rule.keep will be created",
+            "- rule.ours-orphan will be destroyed"
+        ],
+        "plan --prune must plan nothing for rules theirs and untagged:\n{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains(
+            "Left alone (2; counted in neither add, change nor destroy):\n\
+             \x20 rule.theirs: managed for another trackingId (\"other-team\")\n\
+             \x20 rule.untagged: not managed by ecsched (no ecschedule:tracking-id tag)\n"
+        ),
+        "{}",
+        out.stdout
+    );
     out.test()
         .args(["apply", "--all", "--prune"])
         .stderr_contains("  ✓ rule.keep created\n")

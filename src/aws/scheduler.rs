@@ -47,7 +47,7 @@ pub(crate) struct Schedules {
 pub struct ScheduleGroup {
     /// Value of the group's `ecschedule:tracking-id` tag.
     pub tracking_id: Option<String>,
-    /// `(name, target ARN)` of each schedule in it.
+    /// `(name, target ARN)` of each schedule in it, by name.
     pub schedules: Vec<(String, Option<String>)>,
 }
 
@@ -186,13 +186,14 @@ impl Schedules {
             Err(e) => return Err(AwsError::api("GetScheduleGroup", group_resource(group), e)),
         }
         let tracking_id = self.group_tracking(group).await?;
-        let schedules = self
+        let mut schedules: Vec<(String, Option<String>)> = self
             .list_schedules()
             .await?
             .into_iter()
             .filter(|(g, _, _)| g == group)
             .map(|(_, name, target)| (name, target))
             .collect();
+        schedules.sort();
         Ok(Some(ScheduleGroup {
             tracking_id,
             schedules,

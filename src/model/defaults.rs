@@ -138,6 +138,13 @@ pub fn fill(raw: &RawConfig) -> RawConfig {
         s.retry_policy = filled_retry(&s.retry_policy);
         fill_network(&mut s.network_configuration);
     }
+    // A config declaring nothing says so (`rules: []`), as the seed's delete
+    // file does, rather than leaving the reader to guess.
+    if out.rules.as_ref().is_none_or(Vec::is_empty)
+        && out.schedules.as_ref().is_none_or(Vec::is_empty)
+    {
+        out.rules = Some(Vec::new());
+    }
     out
 }
 
