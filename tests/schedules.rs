@@ -656,10 +656,20 @@ fn prune_deletes_only_schedules_in_groups_managed_for_this_tracking_id() {
         "still untagged"
     );
 
-    // In sync now, prune included.
+    // In sync now, prune included; what prune cannot touch is said out loud (by-hand/declared
+    // was created by ecsched, but in a group it did not create: claim-group makes it prunable).
     out.test()
         .args(["diff", "--all", "--prune", "--detailed-exitcode"])
-        .stdout("")
+        .stdout(
+            "
+            Left alone (4; counted in neither add, change nor destroy):
+              schedule.by-hand/declared: in schedule group \"by-hand\", which ecsched did not create (ecsched claim-group by-hand makes it managed)
+              schedule.by-hand/manual: in schedule group \"by-hand\", which ecsched did not create (ecsched claim-group by-hand makes it managed)
+              schedule.default/legacy: in the default schedule group, which ecsched never manages
+              schedule.theirs/their-job: in schedule group \"theirs\", managed for another trackingId (\"other-team\")
+
+            ",
+        )
         .stderr("No changes. Live state matches the configuration.\n")
         .success();
 }

@@ -71,7 +71,7 @@ fn ssm_values_render_into_the_plan_and_secrets_are_masked() {
         .args(["plan", "--all", "--json", "--show-sensitive"])
         .success();
     let doc: serde_json::Value = serde_json::from_str(&out.stdout).expect("plan JSON");
-    let after = &doc["resource_changes"][0]["change"]["after"]["Rule"];
+    let after = &doc["resource_changes"][0]["change"]["after"];
     let target = &after["targets"][0]["ecs"];
     assert!(
         target["task_definition_arn"]
