@@ -198,6 +198,16 @@ fn claim_group_then_prune_deletes_the_undeclared_schedule_in_it_and_nothing_else
     );
     assert_eq!(em.block_on(group_tags(&em, "legacy")), BTreeMap::new());
 
+    // Without a terminal it only proceeds with --auto-approve.
+    let out = out
+        .test()
+        .args(["claim-group", "legacy"])
+        .stdout_contains("  schedule.legacy/old-job\n")
+        .stderr(
+            "error: claim-group asks before tagging schedule group \"legacy\"; without a terminal, pass --auto-approve\n",
+        )
+        .failure();
+    assert_eq!(em.block_on(group_tags(&em, "legacy")), BTreeMap::new());
     let out = out
         .test()
         .args(["claim-group", "legacy", "--auto-approve"])

@@ -129,8 +129,9 @@ pub struct MarkdownArgs {
     pub markdown: bool,
     /// Size limit of the Markdown document, in characters (GitHub rejects comments over 65,536).
     #[arg(long = "max-size", value_name = "N", requires = "markdown",
-          default_value_t = crate::plan::markdown::DEFAULT_MAX_SIZE)]
-    pub max_size: usize,
+          default_value_t = crate::plan::markdown::DEFAULT_MAX_SIZE as u64,
+          value_parser = clap::value_parser!(u64).range(1000..))]
+    pub max_size: u64,
 }
 
 /// Flags ecschedule had that ecsched accepts for compatibility.

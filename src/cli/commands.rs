@@ -231,7 +231,7 @@ fn print_markdown(
     let opts = crate::plan::markdown::Options {
         masking: m,
         now: g.now,
-        max_size: args.max_size,
+        max_size: usize::try_from(args.max_size).unwrap_or(usize::MAX),
         plan_file,
     };
     print_stdout(&crate::plan::markdown::render(plan, &opts))
@@ -344,9 +344,14 @@ fn print_changes(g: &Globals, plan: &Plan, unified: bool, summary_on_stdout: boo
     }
 }
 
+/// True when a question can be asked (stdin and stderr on a terminal, not --quiet).
+fn interactive(g: &Globals) -> bool {
+    !g.quiet && std::io::stdin().is_terminal() && std::io::stderr().is_terminal()
+}
+
 fn confirm(g: &Globals, question: &str) -> Result<bool> {
     // Without a terminal ecschedule proceeds; so do we (CI runs the seed's commands).
-    if g.quiet || !std::io::stdin().is_terminal() || !std::io::stderr().is_terminal() {
+    if !interactive(g) {
         return Ok(true);
     }
     eprint!("{question} Only 'yes' will be accepted: ");
@@ -480,6 +485,12 @@ fn claim_group(g: &Globals, group: &str, auto_approve: bool) -> Result<Outcome> 
             text.push_str(&format!("  schedule.{group}/{name}{whose}\n"));
         }
         print_stdout(&text)?;
+        // A new command, no ecschedule habit to keep: without a terminal, only --auto-approve.
+        if !auto_approve && !interactive(g) {
+            return Err(Error::Usage(format!(
+                "claim-group asks before tagging schedule group \"{group}\"; without a terminal, pass --auto-approve"
+            )));
+        }
         if !auto_approve && !confirm(g, "Do you want to claim this group?")? {
             g.info("Claim cancelled.");
             return Ok(Outcome::Done);
