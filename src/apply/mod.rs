@@ -123,6 +123,15 @@ pub enum Refusal {
         addresses: Vec<Address>,
     },
     #[error(
+        "the saved plan {source_name} was already applied: it is recorded in {record}{}; nothing was written. Run plan again.",
+        if by.is_empty() { String::new() } else { format!(" ({by})") }
+    )]
+    Claimed {
+        source_name: String,
+        record: String,
+        by: String,
+    },
+    #[error(
         "the saved plan {source_name} is stale: live state changed since it was made; nothing was written\n{}\nRun plan again.",
         drift.iter().map(|d| format!("  {} {}", d.address, d.detail)).collect::<Vec<_>>().join("\n")
     )]
@@ -305,7 +314,8 @@ pub async fn verify<B: Backend>(
     Ok(Verified { live, read_at })
 }
 
-async fn wait_for_stop(stop: &Stop) -> i32 {
+/// Resolves when a stop is requested, with its signal.
+pub async fn wait_for_stop(stop: &Stop) -> i32 {
     loop {
         if let Some(s) = stop.requested() {
             return s;

@@ -89,9 +89,31 @@ pub struct SettingsArgs {
     /// "Now" for fire-time previews (RFC 3339; reproducible output).
     #[arg(long, global = true, value_name = "TIME", env = "ECSCHED_NOW", value_parser = parse_time)]
     pub now: Option<chrono::DateTime<chrono::Utc>>,
+    /// Lock object s3://BUCKET/KEY taken by apply and delete (overrides the config's lock:).
+    #[arg(long, global = true, value_name = "S3_URL", env = "ECSCHED_LOCK")]
+    pub lock: Option<String>,
+    /// How long to wait for a lock held by another run (e.g. 30s, 5m).
+    #[arg(long, global = true, value_name = "DURATION", env = "ECSCHED_LOCK_TIMEOUT",
+          default_value = "0s", value_parser = parse_duration)]
+    pub lock_timeout: std::time::Duration,
     /// Test only: the moto emulator account to act as.
     #[arg(long, global = true, hide = true, env = "ECSCHED_TEST_ACCOUNT_ID")]
     pub test_account_id: Option<String>,
+}
+
+/// `90s`, `30m`, `2h` (a bare number is seconds).
+pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    let s = s.trim();
+    let bad = || format!("\"{s}\" is not a duration such as 90s, 30m or 2h");
+    let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
+    let n: u64 = num.parse().map_err(|_| bad())?;
+    let secs = match unit {
+        "" | "s" => n,
+        "m" => n.saturating_mul(60),
+        "h" => n.saturating_mul(3600),
+        _ => return Err(bad()),
+    };
+    Ok(std::time::Duration::from_secs(secs))
 }
 
 fn parse_time(s: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
@@ -252,8 +274,8 @@ pub enum Command {
         #[arg(long)]
         wait: bool,
         /// Give up waiting after this long (e.g. 30m, 90s).
-        #[arg(long, value_name = "DURATION", default_value = "1h")]
-        timeout: String,
+        #[arg(long, value_name = "DURATION", default_value = "1h", value_parser = parse_duration)]
+        timeout: std::time::Duration,
         /// Print what would be run; start nothing.
         #[arg(long = "dry-run")]
         dry_run: bool,
@@ -272,6 +294,12 @@ pub enum Command {
         /// Delete even if it is not managed for this trackingId.
         #[arg(long)]
         force: bool,
+    },
+    /// Break a lock left by a run that died (the id is in the "lock held" message).
+    Unlock {
+        /// The id of the lock to break.
+        #[arg(value_name = "LOCK_ID")]
+        lock_id: String,
     },
     /// Print a shell completion script.
     Completion {

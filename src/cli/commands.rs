@@ -129,7 +129,7 @@ pub fn dispatch(g: &Globals, command: Command) -> Result<Outcome> {
                     g.info("Apply cancelled.");
                     return Ok(Outcome::Done);
                 }
-                execute(g, &s.aws, &plan, "the plan").await
+                execute(g, &s.aws, &plan, "the plan", (s.lock.as_ref(), "apply")).await
             })
         }
         Command::Show {
@@ -166,9 +166,17 @@ pub fn dispatch(g: &Globals, command: Command) -> Result<Outcome> {
             g,
             target(rule.as_deref(), schedule.as_deref(), "run")?,
             wait,
-            &timeout,
+            timeout,
             dry_run,
         ),
+        Command::Unlock { lock_id } => runtime()?.block_on(async {
+            let (spec, info) = ops::unlock(&g.settings, &lock_id).await?;
+            g.info(format!(
+                "Broke the lock {spec}: it was {}.",
+                info.describe(chrono::Utc::now())
+            ));
+            Ok(Outcome::Done)
+        }),
         Command::Delete {
             rule,
             schedule,
@@ -184,7 +192,7 @@ pub fn dispatch(g: &Globals, command: Command) -> Result<Outcome> {
                     g.info("Delete cancelled.");
                     return Ok(Outcome::Done);
                 }
-                execute(g, &s.aws, &plan, "the delete").await
+                execute(g, &s.aws, &plan, "the delete", (s.lock.as_ref(), "delete")).await
             })
         }
     }
@@ -335,8 +343,15 @@ fn stop_on_signals() -> Arc<Stop> {
     stop
 }
 
-/// Verifies and applies `plan`, printing each result as it happens.
-async fn execute(g: &Globals, aws: &crate::aws::Aws, plan: &Plan, name: &str) -> Result<Outcome> {
+/// Verifies and applies `plan` (under `lock` when there is one), printing each
+/// result as it happens.
+async fn execute(
+    g: &Globals,
+    aws: &crate::aws::Aws,
+    plan: &Plan,
+    name: &str,
+    lock: (Option<&crate::aws::LockSpec>, &str),
+) -> Result<Outcome> {
     let stop = stop_on_signals();
     let read_bar = output::progress_bar(g.quiet, "checking live state");
     let apply_bar = output::hidden_bar();
@@ -350,13 +365,21 @@ async fn execute(g: &Globals, aws: &crate::aws::Aws, plan: &Plan, name: &str) ->
         apply_bar.inc(1);
         apply_bar.suspend(|| g.info(Report::line(c, o)));
     };
+    let info = |line: &str| read_bar.suspend(|| g.info(line));
     let events = ApplyEvents {
         reading: &|d, t| output::set_progress(&read_bar, d, t),
         started: &started,
         result: &result,
+        info: &info,
+    };
+    let locking = ops::Locking {
+        spec: lock.0,
+        operation: lock.1.to_string(),
+        wait: g.settings.lock_timeout,
     };
     let concurrency = g.settings.aws.concurrency;
-    let outcome = ops::verify_and_execute(aws, plan, name, concurrency, &stop, &events).await;
+    let outcome =
+        ops::verify_and_execute(aws, plan, name, concurrency, &stop, &events, &locking).await;
     read_bar.finish_and_clear();
     apply_bar.finish_and_clear();
     report_calls(g, aws);
@@ -383,7 +406,7 @@ async fn execute(g: &Globals, aws: &crate::aws::Aws, plan: &Plan, name: &str) ->
 
 fn apply_file(g: &Globals, path: &Path, dry_run: bool) -> Result<Outcome> {
     runtime()?.block_on(async {
-        let (plan, aws) = ops::open_plan(&g.settings, path, g.plan_key.as_deref()).await?;
+        let (plan, aws, lock) = ops::open_plan(&g.settings, path, g.plan_key.as_deref()).await?;
         let name = path.display().to_string();
         if dry_run {
             let stop = stop_on_signals();
@@ -396,7 +419,8 @@ fn apply_file(g: &Globals, path: &Path, dry_run: bool) -> Result<Outcome> {
             ));
             return Ok(Outcome::Done);
         }
-        execute(g, &aws, &plan, &name).await
+        let operation = format!("apply {name}");
+        execute(g, &aws, &plan, &name, (lock.as_ref(), &operation)).await
     })
 }
 
@@ -456,32 +480,13 @@ fn dump(g: &Globals, cluster: Option<&str>, role: Option<&str>) -> Result<Outcom
     })
 }
 
-fn parse_duration(s: &str) -> Result<std::time::Duration> {
-    let s = s.trim();
-    let bad = || {
-        Error::Usage(format!(
-            "--timeout \"{s}\" is not a duration such as 90s, 30m or 2h"
-        ))
-    };
-    let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
-    let n: u64 = num.parse().map_err(|_| bad())?;
-    let secs = match unit {
-        "" | "s" => n,
-        "m" => n.saturating_mul(60),
-        "h" => n.saturating_mul(3600),
-        _ => return Err(bad()),
-    };
-    Ok(std::time::Duration::from_secs(secs))
-}
-
 fn run(
     g: &Globals,
     target: Target<'_>,
     wait: bool,
-    timeout: &str,
+    timeout: std::time::Duration,
     dry_run: bool,
 ) -> Result<Outcome> {
-    let timeout = parse_duration(timeout)?;
     runtime()?.block_on(async {
         let s = ops::session(&g.settings).await?;
         let (label, targets) = ops::run_targets(&s, target)?;

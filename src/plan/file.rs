@@ -522,12 +522,14 @@ mod tests {
             task_tags: BTreeMap::from([("team".into(), "data".into())]),
             reference_id: Some("nightly-report".into()),
             overrides: TaskOverrides {
+                extra: None,
                 cpu: Some("512".into()),
                 memory: Some("1024".into()),
                 task_role_arn: Some("arn:aws:iam::123456789012:role/report-task".into()),
                 execution_role_arn: None,
                 ephemeral_storage_gib: Some(30),
                 containers: vec![ContainerOverride {
+                    extra: None,
                     name: "app".into(),
                     command: Some(vec!["bin/report".into(), "--since=1d".into()]),
                     environment: BTreeMap::from([
@@ -554,6 +556,8 @@ mod tests {
             description: "Nightly report ✓".into(),
             schedule_expression: "cron(0 3 * * ? *)".into(),
             state: State::Enabled,
+            role_arn: None,
+            event_pattern: None,
             tags: BTreeMap::from([("env".into(), "prod".into())]),
             targets: vec![Target {
                 id: "report".into(),
@@ -666,6 +670,7 @@ mod tests {
             managed_seen: vec![deleted, after.address()],
             takeover: false,
             left_alone: vec![],
+            lock: None,
         }
     }
 
@@ -731,7 +736,7 @@ mod tests {
         );
     }
     const PINNED_PAYLOAD_SHA256: &str =
-        "cdef527bfb1dcb77f7f6a196e3ee392ca0ddf9c69dd15abe3321bae54c04ad94";
+        "e178bafdf26d53d59537b32d779a6599f76a5205546d8446055d1e2c7b546d26";
 
     #[test]
     fn every_single_byte_change_is_refused() {

@@ -113,6 +113,9 @@ pub struct Plan {
     pub takeover: bool,
     /// What the plan saw on the cluster and leaves alone, and why (`--all`).
     pub left_alone: Vec<LeftAlone>,
+    /// The lock location (`s3://BUCKET/KEY`) `apply` takes for this plan: the
+    /// config's `lock:` or `--lock` at plan time.
+    pub lock: Option<String>,
 }
 
 /// A resource the plan sees and does not touch.

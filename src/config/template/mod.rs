@@ -73,6 +73,13 @@ impl fmt::Display for TemplateError {
 
 impl std::error::Error for TemplateError {}
 
+/// Text that renders to exactly `text`: every `{{` becomes ``{{ `{{` }}`` (Go
+/// template's way of writing a literal `{{`), so values read from AWS that
+/// happen to contain template syntax load back as themselves and are never run.
+pub fn escape(text: &str) -> String {
+    text.replace("{{", "{{ `{{` }}")
+}
+
 /// Renders a config file: the rendered text, or every problem found.
 ///
 /// 1. The Go-template spelling is translated into handlebars (same lines).

@@ -624,3 +624,21 @@ fn template_error_display() {
     e.line = None;
     assert_eq!(e.to_string(), "f.yaml: boom");
 }
+
+#[test]
+fn escaped_text_renders_to_itself_and_runs_nothing() {
+    for text in [
+        "{{ env `AWS_SECRET_ACCESS_KEY` }}",
+        "{{ must_env `X` }} and {{must_env \"Y\"}}",
+        "{{{{raw}}}} {{/raw}} {{! comment }} {{> partial}}",
+        "a {{ b }} c }} d {{",
+        "{{`x`}}",
+        "plain text, no braces",
+        "{{}}{{{}}}",
+    ] {
+        let escaped = super::escape(text);
+        let rendered = render(&format!("value: {escaped}\n"), &[])
+            .unwrap_or_else(|e| panic!("{text:?} → {escaped:?}: {e:?}"));
+        assert_eq!(rendered, format!("value: {text}\n"), "{escaped:?}");
+    }
+}
