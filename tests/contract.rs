@@ -730,3 +730,75 @@ fn without_a_lock_a_lost_write_is_reported_as_a_concurrent_change() {
         Some("cron(0 3 * * ? *)")
     );
 }
+
+// ---- issue 12: exit codes and one home for defaults --------------------------------------------
+
+#[test]
+fn a_plan_file_that_cannot_be_read_is_an_error_not_a_refusal() {
+    crate::test::Test::new()
+        .args(["apply", "missing.bin"])
+        .env("AWS_REGION", "ap-northeast-3")
+        .stderr_contains("missing.bin")
+        .status(1);
+    crate::test::Test::new()
+        .file("garbage.bin", "not a plan")
+        .args(["show", "garbage.bin"])
+        .stderr_contains("not an ecsched plan file")
+        .status(3);
+}
+
+/// `render` shows exactly what `plan` compares: the rendered config (every default explicit:
+/// roles, task counts, retry policies of every target, Scheduler's defaults) plans to no changes
+/// against the apply of the original.
+#[test]
+fn render_and_plan_agree_on_defaults() {
+    let Some(em) = fixtures() else { return };
+    let original = "
+        region: ap-northeast-3
+        cluster: app
+        rules:
+        - name: multi
+          scheduleExpression: rate(1 day)
+          targets:
+          - targetId: first
+            taskDefinition: job
+            launch_type: FARGATE
+          - targetId: second
+            taskDefinition: job
+            launch_type: FARGATE
+            retryPolicy:
+              maximumRetryAttempts: 3
+        schedules:
+        - name: sched
+          group: jobs
+          scheduleExpression: rate(2 days)
+          taskDefinition: job
+          launch_type: FARGATE
+          network_configuration:
+            aws_vpc_configuration:
+              subnets: [subnet-0384aa261cd82d385]
+    ";
+    let out = ecsched(&em)
+        .config("ecsched.yaml", original)
+        .args(["apply", "--all", "--auto-approve"])
+        .success();
+    let out = out
+        .test()
+        .args(["render"])
+        .stdout_contains("maximumRetryAttempts: 185")
+        .stdout_contains("maximumEventAgeInSeconds: 86400")
+        .stdout_contains("timezone: UTC")
+        .success();
+    std::fs::write(out.path("rendered.yaml"), &out.stdout).expect("rendered");
+    out.test()
+        .args([
+            "-c",
+            "rendered.yaml",
+            "diff",
+            "--all",
+            "--detailed-exitcode",
+        ])
+        .stdout("")
+        .stderr("No changes. Live state matches the configuration.\n")
+        .success();
+}

@@ -453,7 +453,6 @@ fn target_count(have: &LiveResource) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::yaml;
     use crate::model::{AccountContext, desired};
 
     fn ctx() -> AccountContext {
@@ -464,9 +463,11 @@ mod tests {
         }
     }
 
+    /// The desired state of a config text (parsed as plain YAML: the planner's
+    /// tests need no templates or validation).
     fn desired_from(text: &str) -> DesiredState {
-        let doc = yaml::parse(text).unwrap();
-        let raw = serde_json::from_value(doc.value).unwrap();
+        let doc: serde_json::Value = serde_saphyr::from_str(text).unwrap();
+        let raw = serde_json::from_value(doc).unwrap();
         desired::build(&raw, &ctx())
     }
 
