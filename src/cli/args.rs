@@ -68,7 +68,7 @@ pub struct SettingsArgs {
     #[arg(long, global = true, value_name = "N", env = "AWS_MAX_ATTEMPTS", default_value_t = 8,
           value_parser = clap::value_parser!(u32).range(1..))]
     pub max_attempts: u32,
-    /// Key that signs saved plans (plan -out) and is required to read them (prefer the variable).
+    /// Key that signs and encrypts saved plans (plan -out) and is required to read them (prefer the variable).
     #[arg(
         long,
         global = true,

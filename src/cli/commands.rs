@@ -73,7 +73,7 @@ pub fn dispatch(g: &Globals, command: Command) -> Result<Outcome> {
                         "Saved the plan to {}{}. Apply it with: ecsched apply {}",
                         path.display(),
                         if g.plan_key.is_some() {
-                            " (signed)"
+                            " (signed and encrypted)"
                         } else {
                             ""
                         },
