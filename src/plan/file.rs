@@ -1017,7 +1017,7 @@ mod tests {
         );
     }
     const PINNED_KEYED_FILE_SHA256: &str =
-        "dab6d32d058e9675599e794bfdc67eac90e7e187d99fb7d846c30b020cc18954";
+        "e9968e0f64a371984297f264da85677e768ba1080d5d441ae97a0fe4c2128bd5";
 
     /// A file the exhaustive tests corrupt, the key it is read with, and a label.
     type Case = (Vec<u8>, Option<&'static [u8]>, &'static str);
