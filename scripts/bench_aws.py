@@ -388,7 +388,7 @@ def apply_plan(args, table, proxy, account, base_config, step, what, touched, no
     run = ecsched(args, f"apply PLAN{note}, changing every expression of {what}",
                   proxy.endpoint, account, config, "apply", planfile, proxy=proxy)
     floor, busiest = describe(run, rate, floor_apis=is_write, touched=touched)
-    reads = [f"{api} {c['forwarded'] / touched[api.split(':')[0]]:.1f}"
+    reads = [f"{api} {c['forwarded'] / touched[api.split(':')[0]]:.2f}"
              for api, c in sorted(run.calls.items())
              if api.split(":")[-1] in READ_APIS and touched.get(api.split(":")[0])]
     table.add(run.label, run, floor, busiest,
