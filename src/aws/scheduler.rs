@@ -252,12 +252,13 @@ impl Schedules {
     pub(crate) async fn read_named_schedules(
         &self,
         names: &[(String, String)],
+        owners: bool,
         progress: &(dyn Fn(usize, usize) + Sync),
     ) -> AwsResult<Vec<LiveSchedule>> {
         let groups: BTreeSet<String> = names
             .iter()
             .map(|(g, _)| g.clone())
-            .filter(|g| g != DEFAULT_SCHEDULE_GROUP)
+            .filter(|g| owners && g != DEFAULT_SCHEDULE_GROUP)
             .collect();
         let total = names.len() + groups.len();
         progress(0, total);

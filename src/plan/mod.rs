@@ -223,6 +223,10 @@ pub struct ReadScope {
     pub buses: Vec<String>,
     /// Resources to read whatever they target.
     pub addresses: Vec<Address>,
+    /// Read who owns each schedule (its group's tags). Off only for the
+    /// read-back after a write, which compares the definition: a write never
+    /// changes a group's tags, and the tag APIs have a low quota.
+    pub owners: bool,
 }
 
 impl ReadScope {
@@ -253,6 +257,7 @@ impl ReadScope {
             list: true,
             buses: ReadScope::buses(&addresses),
             addresses,
+            owners: true,
         }
     }
 
@@ -263,6 +268,7 @@ impl ReadScope {
             list: true,
             buses: vec![DEFAULT_EVENT_BUS.to_string()],
             addresses: Vec::new(),
+            owners: true,
         }
     }
 
@@ -279,6 +285,7 @@ impl ReadScope {
             list: plan.selection.prune,
             buses: ReadScope::buses(addresses.iter().chain(&plan.managed_seen)),
             addresses,
+            owners: true,
         }
     }
 
@@ -289,7 +296,14 @@ impl ReadScope {
             list: false,
             buses: ReadScope::buses(&addresses),
             addresses,
+            owners: true,
         }
+    }
+
+    /// The same scope without schedule owners (see `owners`).
+    pub fn definitions_only(mut self) -> ReadScope {
+        self.owners = false;
+        self
     }
 }
 
