@@ -143,13 +143,16 @@ fn parse_parallel(s: &str) -> Result<usize, String> {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Render and check the config (no AWS calls); --next N prints fire times.
+    /// Render and check the config (no AWS calls unless --remote); --next N prints fire times.
     Validate {
         /// Print the next N fire times of every rule and schedule.
         #[arg(long, value_name = "N")]
         next: Option<usize>,
+        /// Also make the templates' lookups in AWS (tfstate in S3, ssm) and check their values.
+        #[arg(long)]
+        remote: bool,
     },
-    /// Print the config after templates, with defaults filled in (no AWS calls).
+    /// Print the config after templates (reading tfstate in S3 and SSM if used), with defaults filled in.
     Render {
         /// JSON instead of YAML.
         #[arg(long)]
