@@ -18,9 +18,9 @@ fn go_bool(s: &str) -> Option<bool> {
 /// Rewrites Go `flag` spellings of the long flags `longs` (name, whether it
 /// takes a value) into clap's: `-conf x` and `--conf x` become `--conf=x` (the
 /// next argument is the value even when it starts with `-`, as in Go), `-all`
-/// becomes `--all`, `-all=true` `--all` and `-all=false` nothing. Single-letter
-/// flags with one dash (`-u`, `-c`), unknown names and everything after `--`
-/// pass through.
+/// becomes `--all`, `-all=true` `--all`, `-all=false` nothing (any other value
+/// is left for clap to refuse). Single-letter flags with one dash (`-u`, `-c`),
+/// unknown names and everything after `--` pass through.
 pub fn normalize(args: Vec<OsString>, longs: &[(String, bool)]) -> Vec<OsString> {
     let mut out = Vec::with_capacity(args.len());
     let mut args = args.into_iter();
@@ -67,7 +67,8 @@ pub fn normalize(args: Vec<OsString>, longs: &[(String, bool)]) -> Vec<OsString>
             (false, Some(v)) => match go_bool(v) {
                 Some(true) => out.push(flag.into()),
                 Some(false) => {}
-                None => out.push(arg),
+                // clap says the switch takes no value.
+                None => out.push(format!("{flag}={v}").into()),
             },
         }
     }
@@ -135,7 +136,7 @@ mod tests {
         );
         assert_eq!(
             norm(&["e", "apply", "-all=yes"]),
-            ["e", "apply", "-all=yes"]
+            ["e", "apply", "--all=yes"]
         );
         // Short flags, unknown names and everything after -- pass through.
         assert_eq!(
