@@ -15,7 +15,7 @@ use crate::plan::{Plan, PlanSelection, view};
 
 pub fn dispatch(g: &Globals, command: Command) -> Result<Outcome> {
     match command {
-        Command::Validate { next } => validate(g, next),
+        Command::Validate { next, remote } => validate(g, next, remote),
         Command::Render { json } => render(g, json),
         Command::Schema { plan } => {
             let schema = if plan {
@@ -424,18 +424,38 @@ fn apply_file(g: &Globals, path: &Path, dry_run: bool) -> Result<Outcome> {
     })
 }
 
-fn validate(g: &Globals, next: Option<usize>) -> Result<Outcome> {
-    let cfg = g.settings.load(false)?;
+/// The config, its templates' lookups in S3/SSM made (connecting on first use).
+fn load_with_aws(g: &Globals) -> Result<crate::config::LoadedConfig> {
+    runtime()?.block_on(async { g.settings.load(true) })
+}
+
+fn validate(g: &Globals, next: Option<usize>, remote: bool) -> Result<Outcome> {
+    let cfg = if remote {
+        load_with_aws(g)?
+    } else {
+        g.settings.load(false)?
+    };
     let count = |n: usize, w: &str| format!("{n} {w}{}", if n == 1 { "" } else { "s" });
     g.info(format!(
-        "{}: valid ({}, {})",
+        "{}: valid ({}, {}){}",
         cfg.display,
         count(cfg.raw.rules.as_deref().unwrap_or_default().len(), "rule"),
         count(
             cfg.raw.schedules.as_deref().unwrap_or_default().len(),
             "schedule"
-        )
+        ),
+        if cfg.unchecked.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "; not checked offline: {} in AWS (check them with `ecsched validate --remote`):",
+                count(cfg.unchecked.len(), "lookup")
+            )
+        }
     ));
+    for d in &cfg.unchecked {
+        g.info(format!("  {d}"));
+    }
     if let Some(n) = next {
         let now = g.now.unwrap_or_else(chrono::Utc::now);
         print_stdout(&crate::model::fire::listing(&cfg.raw, now, n))?;
@@ -444,7 +464,7 @@ fn validate(g: &Globals, next: Option<usize>) -> Result<Outcome> {
 }
 
 fn render(g: &Globals, json: bool) -> Result<Outcome> {
-    let cfg = g.settings.load(false)?;
+    let cfg = load_with_aws(g)?;
     let filled = crate::model::defaults::fill(&cfg.raw);
     if json {
         print_json(&filled)?;
