@@ -35,6 +35,8 @@ pub enum Error {
     Refused(#[from] Refusal),
     #[error(transparent)]
     Delete(#[from] DeleteRefusal),
+    #[error(transparent)]
+    Lock(#[from] crate::aws::LockError),
     #[error("{}", missing.iter().map(|m| format!("{file}: {}: task definition {} does not exist (register it first, e.g. with ecspresso)", m.used_by, m.task_definition)).collect::<Vec<_>>().join("\n"))]
     TaskDefinitions {
         file: String,

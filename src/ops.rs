@@ -9,7 +9,9 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 use crate::apply::{self, ExecuteOptions, Outcome, Progress, Report, Stop, Verified, VerifyError};
-use crate::aws::{Aws, AwsOptions, LazyRemote, TaskOutcome};
+use crate::aws::{
+    Aws, AwsOptions, HeldLock, LazyRemote, LockError, LockInfo, LockRequest, LockSpec, TaskOutcome,
+};
 use crate::config::{self, LoadedConfig};
 use crate::error::{Error, MissingTaskDefinition, Result};
 use crate::model::{self, Address, DesiredState, EcsTarget, dump};
@@ -26,6 +28,10 @@ pub struct Settings {
     pub aws: AwsOptions,
     /// Jsonnet external variables (`--ext-str`, `--ext-code`).
     pub ext_vars: Vec<config::jsonnet::ExtVar>,
+    /// `--lock`/`ECSCHED_LOCK`: overrides the config's (or the plan's) `lock:`.
+    pub lock: Option<String>,
+    /// How long to wait for a lock held by another run.
+    pub lock_timeout: std::time::Duration,
 }
 
 impl Settings {
@@ -64,6 +70,8 @@ pub struct Session {
     pub cfg: LoadedConfig,
     pub aws: Aws,
     pub desired: DesiredState,
+    /// Where `apply` and `delete` take the lock: `--lock`, else the config's `lock:`.
+    pub lock: Option<LockSpec>,
 }
 
 /// Loads the config (with AWS for templates), connects (region: `--region`,
@@ -76,9 +84,20 @@ pub async fn session(settings: &Settings) -> Result<Session> {
             cfg.display
         )));
     }
+    let lock = lock_spec(settings.lock.as_deref().or(cfg.raw.lock.as_deref()))
+        .map_err(|e| Error::Usage(format!("{}: {e}", cfg.display)))?;
     let aws = connect(settings, cfg.raw.region.clone()).await?;
     let desired = model::desired::build(&cfg.raw, aws.context());
-    Ok(Session { cfg, aws, desired })
+    Ok(Session {
+        cfg,
+        aws,
+        desired,
+        lock,
+    })
+}
+
+fn lock_spec(location: Option<&str>) -> std::result::Result<Option<LockSpec>, LockError> {
+    location.map(LockSpec::parse).transpose()
 }
 
 /// Connects with the settings, the config's region filling in for `--region`.
@@ -166,6 +185,7 @@ pub fn new_plan(s: &Session, selection: PlanSelection) -> Result<Plan> {
         managed_seen: Vec::new(),
         takeover: false,
         left_alone: Vec::new(),
+        lock: s.lock.as_ref().map(ToString::to_string),
     })
 }
 
@@ -224,6 +244,16 @@ pub struct ApplyEvents<'a> {
     pub reading: Progress<'a>,
     pub started: &'a (dyn Fn(usize) + Sync),
     pub result: &'a (dyn Fn(&ResourceChange, &Outcome) + Sync),
+    /// A line of information (the lock taken and released).
+    pub info: &'a (dyn Fn(&str) + Sync),
+}
+
+/// The lock an apply takes, if any.
+pub struct Locking<'a> {
+    pub spec: Option<&'a LockSpec>,
+    /// `apply`, `apply plan.bin`, `delete`: shown to whoever finds it taken.
+    pub operation: String,
+    pub wait: std::time::Duration,
 }
 
 /// Checks `plan` against live state (`apply::verify`): the verified state,
@@ -244,7 +274,11 @@ pub async fn verify(
 }
 
 /// Verifies `plan` against live state and applies it, `concurrency` resources
-/// at a time. `Err(signal)` when a signal stopped the check (nothing written).
+/// at a time, under the lock when one is configured: the lock is taken before
+/// the drift check and released on every way out (errors and signals
+/// included). With a lock, the plan id is also recorded next to it, so a plan
+/// is applied at most once even if its resources were later reverted or
+/// deleted by hand. `Err(signal)` when a signal stopped it before any write.
 pub async fn verify_and_execute(
     aws: &Aws,
     plan: &Plan,
@@ -252,6 +286,51 @@ pub async fn verify_and_execute(
     concurrency: usize,
     stop: &Stop,
     events: &ApplyEvents<'_>,
+    locking: &Locking<'_>,
+) -> Result<std::result::Result<Applied, i32>> {
+    let Some(spec) = locking.spec else {
+        return verify_and_execute_unlocked(
+            aws,
+            plan,
+            source_name,
+            concurrency,
+            stop,
+            events,
+            None,
+        )
+        .await;
+    };
+    let request = LockRequest::new(locking.operation.clone()).with_plan(plan.plan_id.clone());
+    let held = tokio::select! {
+        held = aws.acquire_lock(spec, &request, locking.wait) => held?,
+        signal = apply::wait_for_stop(stop) => return Ok(Err(signal)),
+    };
+    (events.info)(&format!("Took the lock {spec} (id {}).", held.id()));
+    let result = verify_and_execute_unlocked(
+        aws,
+        plan,
+        source_name,
+        concurrency,
+        stop,
+        events,
+        Some(&held),
+    )
+    .await;
+    match aws.release_lock(&held).await {
+        Ok(_) => (events.info)(&format!("Released the lock {spec}.")),
+        Err(e) => (events.info)(&format!("warning: {e}")),
+    }
+    result
+}
+
+async fn verify_and_execute_unlocked(
+    aws: &Aws,
+    plan: &Plan,
+    source_name: &str,
+    concurrency: usize,
+    stop: &Stop,
+    events: &ApplyEvents<'_>,
+    held: Option<&HeldLock>,
 ) -> Result<std::result::Result<Applied, i32>> {
     let verified = match verify(aws, plan, source_name, stop, events.reading).await? {
         Ok(v) => v,
@@ -259,6 +338,26 @@ pub async fn verify_and_execute(
     };
     if !plan.has_work() {
         return Ok(Ok(Applied::NothingToDo));
+    }
+    if let Some(held) = held
+        && !aws
+            .claim_plan(held.spec(), &plan.plan_id, held.info())
+            .await?
+    {
+        let by = aws
+            .plan_claim(held.spec(), &plan.plan_id)
+            .await?
+            .map(|info| info.describe(chrono::Utc::now()));
+        return Err(apply::Refusal::Claimed {
+            source_name: source_name.to_string(),
+            record: format!(
+                "s3://{}/{}",
+                held.spec().bucket(),
+                held.spec().plan_key(&plan.plan_id)
+            ),
+            by: by.unwrap_or_default(),
+        }
+        .into());
     }
     (events.started)(plan.changes.len());
     let opts = ExecuteOptions {
@@ -269,6 +368,24 @@ pub async fn verify_and_execute(
     Ok(Ok(Applied::Report(report)))
 }
 
+/// `unlock ID`: breaks the lock at `--lock` (else the config's `lock:`) when its
+/// id is `id`; returns what it held.
+pub async fn unlock(settings: &Settings, id: &str) -> Result<(LockSpec, LockInfo)> {
+    let configured = match &settings.lock {
+        Some(l) => Some(l.clone()),
+        None => settings.load(true).ok().and_then(|c| c.raw.lock),
+    };
+    let Some(spec) = lock_spec(configured.as_deref())? else {
+        return Err(Error::Usage(
+            "unlock needs the lock location: --lock s3://BUCKET/KEY, ECSCHED_LOCK, or lock: in the config"
+                .to_string(),
+        ));
+    };
+    let aws = connect(settings, None).await?;
+    let info = aws.break_lock(&spec, id).await?;
+    Ok((spec, info))
+}
+
 /// Reads and checks a plan file, connects to its account and region (the
 /// caller's `--region`/`AWS_REGION` must match the plan's; with none, the
 /// plan's), and checks that the plan is for them.
@@ -276,8 +393,9 @@ pub async fn open_plan(
     settings: &Settings,
     path: &Path,
     key: Option<&[u8]>,
-) -> Result<(Plan, Aws)> {
+) -> Result<(Plan, Aws, Option<LockSpec>)> {
     let plan = crate::plan::file::read(path, key)?;
+    let lock = lock_spec(settings.lock.as_deref().or(plan.lock.as_deref()))?;
     let asked = settings.aws.region.clone().or_else(|| {
         ["AWS_REGION", "AWS_DEFAULT_REGION"]
             .iter()
@@ -285,7 +403,7 @@ pub async fn open_plan(
     });
     let aws = connect(settings, Some(asked.unwrap_or_else(|| plan.region.clone()))).await?;
     apply::check_target(&plan, &path.display().to_string(), aws.context())?;
-    Ok((plan, aws))
+    Ok((plan, aws, lock))
 }
 
 /// `GROUP/NAME`, or a name: the config's group for it, else the one live
@@ -419,6 +537,7 @@ pub async fn dump(
         cluster,
         tracking_id: cfg.as_ref().map(|_| model::desired::tracking_id(&raw)),
         plugins: raw.plugins.clone(),
+        lock: raw.lock.clone(),
     };
     Ok(Dumped {
         config: dump::config(header, &rules, &schedules, &ctx),

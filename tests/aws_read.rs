@@ -21,6 +21,8 @@ fn seed_rule_model(account: &str) -> Rule {
         description: String::new(),
         schedule_expression: "cron(0 10 * * ? *)".into(),
         state: State::Enabled,
+        role_arn: None,
+        event_pattern: None,
         tags: BTreeMap::new(),
         targets: vec![Target {
             id: "t3-kato-dev".into(),
@@ -43,7 +45,9 @@ fn seed_rule_model(account: &str) -> Rule {
                 enable_ecs_managed_tags: true,
                 enable_execute_command: false,
                 overrides: TaskOverrides {
+                    extra: None,
                     containers: vec![ContainerOverride {
+                        extra: None,
                         name: "nginx".into(),
                         command: Some(vec!["nginx".into(), "-v".into()]),
                         ..ContainerOverride::default()
@@ -275,7 +279,7 @@ async fn fingerprint_changes_with_any_field_and_is_stable_otherwise() {
         seen.push(fp);
     };
 
-    // A field ecsched does not model: the rule's RoleArn.
+    // The rule's own RoleArn (modelled as `ruleRole` since issue 8: a write keeps it).
     events
         .put_rule()
         .name("fp")
@@ -285,7 +289,10 @@ async fn fingerprint_changes_with_any_field_and_is_stable_otherwise() {
         .await
         .unwrap();
     let now = read().await;
-    assert_eq!(now.rule, base.rule, "the model is unchanged");
+    assert_eq!(
+        now.rule.role_arn,
+        Some(format!("arn:aws:iam::{}:role/other", em.account_id))
+    );
     expect_new(now.fingerprint, "RoleArn");
 
     // A modelled rule field.

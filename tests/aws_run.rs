@@ -82,8 +82,10 @@ async fn run_task_passes_the_target_parameters_and_wait_follows_to_stopped() {
         reference_id: Some("ref-1".into()),
         enable_ecs_managed_tags: true,
         overrides: TaskOverrides {
+            extra: None,
             cpu: Some("256".into()),
             containers: vec![ContainerOverride {
+                extra: None,
                 name: "app".into(),
                 command: Some(vec!["echo".into(), "hi".into()]),
                 environment: BTreeMap::from([("K".into(), "V".into())]),

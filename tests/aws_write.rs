@@ -46,12 +46,14 @@ fn full_ecs(em: &Emulator, cluster: &str) -> EcsTarget {
         task_tags: BTreeMap::from([("team".into(), "data".into()), ("cost".into(), "42".into())]),
         reference_id: Some("ref-1".into()),
         overrides: TaskOverrides {
+            extra: None,
             cpu: Some("512".into()),
             memory: Some("1024".into()),
             task_role_arn: Some(format!("arn:aws:iam::{acct}:role/task")),
             execution_role_arn: Some(format!("arn:aws:iam::{acct}:role/exec")),
             ephemeral_storage_gib: Some(30),
             containers: vec![ContainerOverride {
+                extra: None,
                 name: "app".into(),
                 command: Some(vec!["run".into(), "--fast".into()]),
                 environment: BTreeMap::from([("A".into(), "1".into()), ("B".into(), "2".into())]),
@@ -78,6 +80,8 @@ fn full_rule(em: &Emulator, name: &str, cluster: &str) -> Rule {
         description: "every field set".into(),
         schedule_expression: "cron(0 10 * * ? *)".into(),
         state: State::Disabled,
+        role_arn: None,
+        event_pattern: None,
         tags: BTreeMap::from([("env".into(), "dev".into()), ("owner".into(), "me".into())]),
         targets: vec![Target {
             id: "main".into(),

@@ -1,5 +1,5 @@
 //! The seed blog post's config files (`testdata/seed/`) through the offline commands: the dumped
-//! dev file, the templated prod file (S3 tfstate: offline only its missing-variable listing), the
+//! dev file, the templated prod file (S3 tfstate: validated offline without its lookups), the
 //! same with a local tfstate, and the empty-rules delete file. Also Go-style flags, `render
 //! --json` and `schema`. No AWS call is made (see `AwsTripwire`); needs no emulator.
 
@@ -96,14 +96,18 @@ fn templated_prod_file_lists_every_missing_variable_at_once() {
 }
 
 #[test]
-fn templated_prod_file_with_s3_tfstate_is_not_read_offline() {
+fn templated_prod_file_with_s3_tfstate_validates_offline_and_lists_the_lookups_not_made() {
+    let s3 = "the state is in S3 (s3://t3-kato-terraform-backend-osaka/prod/terraform.tfstate)";
     seed(&["-conf", "ecschedule.yaml", "validate"], &PROD, |t| {
         t.stdout("")
-            .stderr(
-                "error: ecschedule.yaml:20:3: tfstate s3://t3-kato-terraform-backend-osaka/prod/terraform.tfstate: \
-                 reading it needs AWS access (S3), which this command does not use; use a local path to work offline\n",
-            )
-            .failure()
+            .stderr(&format!(
+                "ecschedule.yaml: valid (1 rule, 0 schedules); not checked offline: 3 lookups in AWS \
+                 (check them with `ecsched validate --remote`):\n  \
+                 ecschedule.yaml:14:13: tfstate \"module.network.module.vpc.aws_subnet.private[0].id\": {s3}\n  \
+                 ecschedule.yaml:15:13: tfstate \"module.network.module.vpc.aws_subnet.private[1].id\": {s3}\n  \
+                 ecschedule.yaml:17:13: tfstate \"module.network.aws_security_group.ecs.id\": {s3}\n"
+            ))
+            .success()
     });
 }
 

@@ -4,14 +4,24 @@
 //! `Connection: close` both ways, the response streamed back) or answered with a fault:
 //! throttling, a 5xx, any error code, a dropped connection, or added latency.
 //!
+//! On top of the rule table, two kinds of throttling act on the requests the rules let through
+//! (both off by default): a **quota per operation** ([`FaultProxy::quota_per_operation`]: one
+//! token bucket per operation name, N requests/s with a burst of one second's worth, like AWS's
+//! per-API quotas) and **random throttling** of a percentage of requests, reproducible from a
+//! seed ([`FaultProxy::throttle_randomly`]). Throttled requests get the service's own throttling
+//! error (see [`throttle_error`]). Latency rules delay every request, throttled or not.
+//!
 //! Operation names: the `X-Amz-Target` header for JSON services (`AWSEvents.PutTargets`), the
-//! `Action` of query-protocol bodies (`GetCallerIdentity`), else `METHOD /segment[/*]` for REST
-//! services (`GET /schedules`, `GET /schedules/*`). `GET /__stats` returns the counters as JSON and
-//! `POST /__reset` zeroes them; neither is counted.
+//! `Action` of query-protocol bodies (`GetCallerIdentity`), else the method and the route shape
+//! for REST services: Scheduler's `GET /schedules` (ListSchedules), `GET /schedules/{Name}`
+//! (GetSchedule), `POST|PUT|DELETE /schedules/{Name}` (Create/Update/DeleteSchedule),
+//! `GET /schedule-groups[/{Name}]`, `GET|POST|DELETE /tags/{ResourceArn}`; any other path is
+//! `METHOD /segment[/*]`. `GET /__stats` returns the counters as JSON and `POST /__reset` zeroes
+//! them; neither is counted.
 //!
 //! Also compiled into `examples/fault_proxy.rs` (the benchmark's proxy) via `#[path]`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io::{self, BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -27,7 +37,8 @@ const MAX_HEAD: usize = 64 * 1024;
 /// What the proxy does to a matching request.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Fault {
-    /// HTTP 400 `ThrottlingException: Rate exceeded` (`x-amzn-errortype` set; XML for query APIs).
+    /// The service's throttling error, as [`throttle_error`] answers it (EventBridge, ECS: 400
+    /// `ThrottlingException`; Scheduler: 429 `ThrottlingException`; STS: 400 `Throttling`).
     Throttle,
     /// HTTP 500 (`InternalFailure`) or 503 (`ServiceUnavailable`); any status works.
     Status(u16),
@@ -69,7 +80,8 @@ pub enum Times {
 pub enum Matcher {
     Any,
     /// The operation name, or its part after the last `.` (`ListRules` matches
-    /// `AWSEvents.ListRules`).
+    /// `AWSEvents.ListRules`); a name ending in `/*` matches every REST route below it
+    /// (`GET /schedules/*` matches `GET /schedules/{Name}`).
     Operation(String),
     /// A REST request: the method and a prefix of the path (without the query string).
     Rest {
@@ -139,13 +151,7 @@ impl Rule {
     fn matches(&self, request: &Request) -> bool {
         let op = match &self.matcher {
             Matcher::Any => true,
-            Matcher::Operation(name) => {
-                request.operation == *name
-                    || request
-                        .operation
-                        .rsplit_once('.')
-                        .is_some_and(|(_, short)| short == name)
-            }
+            Matcher::Operation(name) => operation_matches(name, &request.operation),
             Matcher::Rest {
                 method,
                 path_prefix,
@@ -163,15 +169,31 @@ impl Rule {
     }
 }
 
-/// Counters for one operation (or all of them).
+/// Whether the operation `name` is what `pattern` designates (see [`Matcher::Operation`]).
+fn operation_matches(pattern: &str, name: &str) -> bool {
+    name == pattern
+        || name
+            .rsplit_once('.')
+            .is_some_and(|(_, short)| short == pattern)
+        || pattern
+            .strip_suffix('*')
+            .is_some_and(|prefix| prefix.ends_with('/') && name.starts_with(prefix))
+}
+
+/// Counters for one operation (or all of them). `seen` = `forwarded` + `injected` +
+/// `throttled_quota` + `throttled_random`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Counts {
     /// Requests received.
     pub seen: u64,
     /// Sent on to the emulator.
     pub forwarded: u64,
-    /// Answered (or dropped) by the proxy itself.
+    /// Answered (or dropped) by the proxy itself because of a rule of the table.
     pub injected: u64,
+    /// Answered with the throttling error because the operation's quota was used up.
+    pub throttled_quota: u64,
+    /// Answered with the throttling error by random throttling.
+    pub throttled_random: u64,
     /// Held back by a latency rule (forwarded or not).
     pub delayed: u64,
     /// Forwarded and answered by the emulator with a 5xx (its own bugs, not ours).
@@ -179,10 +201,17 @@ pub struct Counts {
 }
 
 impl Counts {
+    /// Throttled by the quota or at random (rule-table throttles are in `injected`).
+    pub fn throttled(&self) -> u64 {
+        self.throttled_quota + self.throttled_random
+    }
+
     fn add(&mut self, other: &Counts) {
         self.seen += other.seen;
         self.forwarded += other.forwarded;
         self.injected += other.injected;
+        self.throttled_quota += other.throttled_quota;
+        self.throttled_random += other.throttled_random;
         self.delayed += other.delayed;
         self.upstream_5xx += other.upstream_5xx;
     }
@@ -192,6 +221,8 @@ impl Counts {
             "seen": self.seen,
             "forwarded": self.forwarded,
             "injected": self.injected,
+            "throttled_quota": self.throttled_quota,
+            "throttled_random": self.throttled_random,
             "delayed": self.delayed,
             "upstream_5xx": self.upstream_5xx,
         })
@@ -218,7 +249,7 @@ impl Stats {
     pub fn op(&self, name: &str) -> Counts {
         let mut total = Counts::default();
         for (op, counts) in &self.operations {
-            if op == name || op.rsplit_once('.').is_some_and(|(_, short)| short == name) {
+            if operation_matches(name, op) {
                 total.add(counts);
             }
         }
@@ -229,11 +260,113 @@ impl Stats {
         let operations: serde_json::Map<String, serde_json::Value> = self
             .operations
             .iter()
-            .map(|(op, counts)| (op.clone(), counts.to_json()))
+            .map(|(op, counts)| {
+                let mut json = counts.to_json();
+                if let Some(api) = rest_api_name(op) {
+                    json["api"] = serde_json::Value::from(api);
+                }
+                (op.clone(), json)
+            })
             .collect();
         let mut doc = self.total().to_json();
         doc["operations"] = serde_json::Value::Object(operations);
         doc
+    }
+}
+
+/// A token bucket: `rate` tokens a second, holding at most `capacity`; starts full. Time is
+/// passed in, so the arithmetic is testable without a clock.
+#[derive(Clone, Copy, Debug)]
+pub struct TokenBucket {
+    rate: f64,
+    capacity: f64,
+    tokens: f64,
+    last: Instant,
+}
+
+impl TokenBucket {
+    /// `per_second` requests a second with a burst of one second's worth (at least one request),
+    /// full at `now`.
+    pub fn per_second(per_second: f64, now: Instant) -> TokenBucket {
+        let capacity = per_second.max(1.0);
+        TokenBucket {
+            rate: per_second,
+            capacity,
+            tokens: capacity,
+            last: now,
+        }
+    }
+
+    /// Takes one token if there is one at `now`. Times before the last call count as no time.
+    pub fn try_take(&mut self, now: Instant) -> bool {
+        let elapsed = now.saturating_duration_since(self.last).as_secs_f64();
+        self.tokens = (self.tokens + elapsed * self.rate).min(self.capacity);
+        self.last = self.last.max(now);
+        // A whisker of slack so that float rounding never loses a token.
+        if self.tokens >= 1.0 - 1e-9 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+/// SplitMix64: a tiny, good-enough PRNG step (no dependency needed for reproducible draws).
+fn splitmix64(x: u64) -> u64 {
+    let mut z = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// FNV-1a of an operation name, to give each operation its own random stream.
+fn fnv1a(text: &str) -> u64 {
+    text.bytes().fold(0xCBF2_9CE4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01B3)
+    })
+}
+
+/// Why the proxy throttled a request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Throttled {
+    Quota,
+    Random,
+}
+
+/// The per-operation quota and the random throttling (see the module comment).
+#[derive(Debug, Default)]
+struct Throttling {
+    /// Requests a second per operation; `None`: unlimited.
+    per_second: Option<f64>,
+    buckets: HashMap<String, TokenBucket>,
+    /// Percentage of requests to throttle at random (0 = none).
+    percent: f64,
+    seed: u64,
+    /// Random draws made so far per operation: the Nth request of an operation gets the Nth
+    /// number of that operation's stream, whatever other operations do meanwhile.
+    draws: HashMap<String, u64>,
+}
+
+impl Throttling {
+    /// Random throttling first (it takes no token), then the quota.
+    fn check(&mut self, operation: &str, now: Instant) -> Option<Throttled> {
+        if self.percent > 0.0 {
+            let n = self.draws.entry(operation.to_owned()).or_default();
+            *n += 1;
+            let draw = splitmix64(self.seed ^ fnv1a(operation) ^ splitmix64(*n));
+            // The top 53 bits as a fraction in [0, 1).
+            let fraction = (draw >> 11) as f64 / (1u64 << 53) as f64;
+            if fraction * 100.0 < self.percent {
+                return Some(Throttled::Random);
+            }
+        }
+        let per_second = self.per_second?;
+        let bucket = self
+            .buckets
+            .entry(operation.to_owned())
+            .or_insert_with(|| TokenBucket::per_second(per_second, now));
+        (!bucket.try_take(now)).then_some(Throttled::Quota)
     }
 }
 
@@ -242,6 +375,7 @@ impl Stats {
 struct State {
     upstream: String,
     rules: Mutex<Vec<(Rule, u64)>>,
+    throttling: Mutex<Throttling>,
     stats: Mutex<Stats>,
     request_ids: AtomicU64,
     /// Print one line per request on stderr (`FaultProxy::log_requests`).
@@ -256,6 +390,12 @@ impl State {
 
     fn stats(&self) -> MutexGuard<'_, Stats> {
         self.stats.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn throttling(&self) -> MutexGuard<'_, Throttling> {
+        self.throttling
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
     fn count(&self, operation: &str, update: impl FnOnce(&mut Counts)) {
@@ -323,6 +463,7 @@ impl FaultProxy {
         let state = Arc::new(State {
             upstream: authority,
             rules: Mutex::new(Vec::new()),
+            throttling: Mutex::new(Throttling::default()),
             stats: Mutex::new(Stats::default()),
             request_ids: AtomicU64::new(0),
             log: AtomicBool::new(false),
@@ -372,9 +513,31 @@ impl FaultProxy {
         self
     }
 
-    /// Removes every rule: from now on every request is forwarded untouched.
+    /// Removes every rule: from now on every request is forwarded untouched (the quota and
+    /// random throttling stay).
     pub fn clear_rules(&self) {
         self.state.rules().clear();
+    }
+
+    /// Limits every operation to `per_second` requests a second (a token bucket per operation
+    /// name, burst one second's worth); `0` removes the limit. Requests over it get the
+    /// service's throttling error and count as `throttled_quota`.
+    pub fn quota_per_operation(&self, per_second: f64) -> &FaultProxy {
+        let mut throttling = self.state.throttling();
+        throttling.per_second = (per_second > 0.0).then_some(per_second);
+        throttling.buckets.clear();
+        self
+    }
+
+    /// Throttles `percent` % of the requests the rules let through, at random but the same
+    /// ones for the same `seed` and the same order of requests per operation; they count as
+    /// `throttled_random` and take no quota.
+    pub fn throttle_randomly(&self, percent: f64, seed: u64) -> &FaultProxy {
+        let mut throttling = self.state.throttling();
+        throttling.percent = percent.clamp(0.0, 100.0);
+        throttling.seed = seed;
+        throttling.draws.clear();
+        self
     }
 
     pub fn stats(&self) -> Stats {
@@ -430,6 +593,19 @@ impl Request {
         self.header("content-type")
             .is_some_and(|t| t.starts_with("application/x-www-form-urlencoded"))
     }
+
+    /// The signing name in the SigV4 credential scope (`events`, `scheduler`, `s3`, …), which
+    /// is also how moto routes requests.
+    fn service(&self) -> Option<&str> {
+        let scope = self
+            .header("authorization")?
+            .split("Credential=")
+            .nth(1)?
+            .split([',', ' '])
+            .next()?;
+        // ACCESS_KEY/DATE/REGION/SERVICE/aws4_request
+        scope.split('/').nth(3)
+    }
 }
 
 fn operation_name(method: &str, path: &str, headers: &[(String, String)], body: &[u8]) -> String {
@@ -445,10 +621,76 @@ fn operation_name(method: &str, path: &str, headers: &[(String, String)], body: 
     {
         return action.to_owned();
     }
-    let mut segments = path.trim_start_matches('/').splitn(2, '/');
-    let first = segments.next().unwrap_or_default();
-    let more = segments.next().is_some_and(|rest| !rest.is_empty());
-    format!("{method} /{first}{}", if more { "/*" } else { "" })
+    let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    let route = match segments.as_slice() {
+        // EventBridge Scheduler (restJson1): the routes of its Smithy model.
+        ["schedules"] => "/schedules".to_owned(),
+        ["schedules", _] => "/schedules/{Name}".to_owned(),
+        ["schedule-groups"] => "/schedule-groups".to_owned(),
+        ["schedule-groups", _] => "/schedule-groups/{Name}".to_owned(),
+        // The ARN is one percent-encoded label, but take any depth.
+        ["tags", _, ..] => "/tags/{ResourceArn}".to_owned(),
+        [] => "/".to_owned(),
+        [first] => format!("/{first}"),
+        [first, ..] => format!("/{first}/*"),
+    };
+    format!("{method} {route}")
+}
+
+/// The Scheduler API a REST operation name stands for (`GET /schedules/{Name}` → `GetSchedule`).
+pub fn rest_api_name(operation: &str) -> Option<&'static str> {
+    Some(match operation {
+        "GET /schedules" => "ListSchedules",
+        "GET /schedules/{Name}" => "GetSchedule",
+        "POST /schedules/{Name}" => "CreateSchedule",
+        "PUT /schedules/{Name}" => "UpdateSchedule",
+        "DELETE /schedules/{Name}" => "DeleteSchedule",
+        "GET /schedule-groups" => "ListScheduleGroups",
+        "GET /schedule-groups/{Name}" => "GetScheduleGroup",
+        "POST /schedule-groups/{Name}" => "CreateScheduleGroup",
+        "DELETE /schedule-groups/{Name}" => "DeleteScheduleGroup",
+        "GET /tags/{ResourceArn}" => "ListTagsForResource",
+        "POST /tags/{ResourceArn}" => "TagResource",
+        "DELETE /tags/{ResourceArn}" => "UntagResource",
+        _ => return None,
+    })
+}
+
+/// The throttling error the service of `request` really sends: status, code, message.
+/// - query protocol (STS): 400 `Throttling` (XML body);
+/// - awsJson (`X-Amz-Target`: EventBridge, ECS, SSM): 400 `ThrottlingException`;
+/// - S3: 503 `SlowDown`;
+/// - restJson (Scheduler): 429 `ThrottlingException` (its model's `@httpError(429)`).
+pub fn throttle_error(request_kind: RequestKind) -> (u16, &'static str, &'static str) {
+    match request_kind {
+        RequestKind::Query => (400, "Throttling", "Rate exceeded"),
+        RequestKind::AwsJson => (400, "ThrottlingException", "Rate exceeded"),
+        RequestKind::S3 => (503, "SlowDown", "Please reduce your request rate."),
+        RequestKind::RestJson => (429, "ThrottlingException", "Rate exceeded"),
+    }
+}
+
+/// The wire protocol of a request, which decides the shape of its errors.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RequestKind {
+    Query,
+    AwsJson,
+    S3,
+    RestJson,
+}
+
+impl Request {
+    fn kind(&self) -> RequestKind {
+        if self.is_query_protocol() {
+            RequestKind::Query
+        } else if self.header("x-amz-target").is_some() {
+            RequestKind::AwsJson
+        } else if self.service() == Some("s3") {
+            RequestKind::S3
+        } else {
+            RequestKind::RestJson
+        }
+    }
 }
 
 fn bad_data(message: impl Into<String>) -> io::Error {
@@ -609,42 +851,42 @@ fn write_error(
         "fault-proxy-{}",
         state.request_ids.fetch_add(1, Ordering::Relaxed)
     );
-    if request.is_query_protocol() {
-        let kind = if status >= 500 { "Receiver" } else { "Sender" };
-        let body = format!(
-            "<ErrorResponse><Error><Type>{kind}</Type><Code>{code}</Code>\
-             <Message>{message}</Message></Error><RequestId>{id}</RequestId></ErrorResponse>"
-        );
-        return write_response(
-            client,
-            status,
-            &[
-                ("Content-Type", "text/xml".to_owned()),
-                ("x-amzn-RequestId", id),
-            ],
-            body.as_bytes(),
-        );
-    }
-    let content_type = if request.header("x-amz-target").is_some() {
-        "application/x-amz-json-1.1"
-    } else {
-        "application/json"
+    let (content_type, body) = match request.kind() {
+        RequestKind::Query => {
+            let kind = if status >= 500 { "Receiver" } else { "Sender" };
+            let body = format!(
+                "<ErrorResponse><Error><Type>{kind}</Type><Code>{code}</Code>\
+                 <Message>{message}</Message></Error><RequestId>{id}</RequestId></ErrorResponse>"
+            );
+            ("text/xml", body)
+        }
+        RequestKind::S3 => {
+            let body = format!(
+                "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>{code}</Code>\
+                 <Message>{message}</Message><RequestId>{id}</RequestId></Error>"
+            );
+            ("application/xml", body)
+        }
+        RequestKind::AwsJson => {
+            let body = format!(
+                "{{\"__type\":{},\"message\":{}}}",
+                escape_json(code),
+                escape_json(message)
+            );
+            ("application/x-amz-json-1.1", body)
+        }
+        // restJson1 names the error in `x-amzn-ErrorType`; Scheduler's members are `Message`.
+        RequestKind::RestJson => (
+            "application/json",
+            format!("{{\"Message\":{}}}", escape_json(message)),
+        ),
     };
-    let body = format!(
-        "{{\"__type\":{},\"message\":{}}}",
-        escape_json(code),
-        escape_json(message)
-    );
-    write_response(
-        client,
-        status,
-        &[
-            ("Content-Type", content_type.to_owned()),
-            ("x-amzn-errortype", code.to_owned()),
-            ("x-amzn-RequestId", id),
-        ],
-        body.as_bytes(),
-    )
+    let mut headers = vec![("Content-Type", content_type.to_owned())];
+    if matches!(request.kind(), RequestKind::AwsJson | RequestKind::RestJson) {
+        headers.push(("x-amzn-ErrorType", code.to_owned()));
+    }
+    headers.push(("x-amzn-RequestId", id));
+    write_response(client, status, &headers, body.as_bytes())
 }
 
 /// Sends `request` upstream with `Connection: close` and streams the response back, its
@@ -747,9 +989,27 @@ fn handle(state: &State, mut client: TcpStream) -> io::Result<(String, String)> 
     let operation = request.operation.clone();
     state.count(&operation, |c| c.seen += 1);
     let (delay, fault) = state.decide(&request);
+    // Throttling is decided on arrival; the throttled answer still pays the latency.
+    let throttled = match fault {
+        None => state.throttling().check(&operation, Instant::now()),
+        Some(_) => None,
+    };
     if !delay.is_zero() {
         state.count(&operation, |c| c.delayed += 1);
         thread::sleep(delay);
+    }
+    if let Some(why) = throttled {
+        state.count(&operation, |c| match why {
+            Throttled::Quota => c.throttled_quota += 1,
+            Throttled::Random => c.throttled_random += 1,
+        });
+        let (status, code, message) = throttle_error(request.kind());
+        write_error(state, &mut client, &request, status, code, message)?;
+        let why = match why {
+            Throttled::Quota => "quota",
+            Throttled::Random => "random",
+        };
+        return Ok((operation, format!("throttled ({why}): {status} {code}")));
     }
     let Some(fault) = fault else {
         state.count(&operation, |c| c.forwarded += 1);
@@ -761,14 +1021,10 @@ fn handle(state: &State, mut client: TcpStream) -> io::Result<(String, String)> 
     };
     state.count(&operation, |c| c.injected += 1);
     let (status, code, message) = match &fault {
-        Fault::Throttle if request.is_query_protocol() => {
-            (400, "Throttling".to_owned(), "Rate exceeded".to_owned())
+        Fault::Throttle => {
+            let (status, code, message) = throttle_error(request.kind());
+            (status, code.to_owned(), message.to_owned())
         }
-        Fault::Throttle => (
-            400,
-            "ThrottlingException".to_owned(),
-            "Rate exceeded".to_owned(),
-        ),
         Fault::Status(status) => {
             let code = match status {
                 503 => "ServiceUnavailable",
@@ -831,8 +1087,273 @@ mod tests {
         );
         assert_eq!(
             request("GET", "/schedules/a?groupName=g", &[], "").operation,
-            "GET /schedules/*"
+            "GET /schedules/{Name}"
         );
+    }
+
+    #[test]
+    fn each_scheduler_operation_has_its_own_name() {
+        let arn = "arn%3Aaws%3Ascheduler%3Aap-northeast-3%3A123456789012%3Aschedule-group%2Fg1";
+        let cases = [
+            (
+                "GET",
+                "/schedules?MaxResults=100&NamePrefix=a".to_owned(),
+                "ListSchedules",
+            ),
+            (
+                "GET",
+                "/schedules/s1?groupName=g1".to_owned(),
+                "GetSchedule",
+            ),
+            ("POST", "/schedules/s1".to_owned(), "CreateSchedule"),
+            ("PUT", "/schedules/s1".to_owned(), "UpdateSchedule"),
+            (
+                "DELETE",
+                "/schedules/s1?groupName=g1".to_owned(),
+                "DeleteSchedule",
+            ),
+            (
+                "GET",
+                "/schedule-groups?NamePrefix=g".to_owned(),
+                "ListScheduleGroups",
+            ),
+            ("GET", "/schedule-groups/g1".to_owned(), "GetScheduleGroup"),
+            (
+                "POST",
+                "/schedule-groups/g1".to_owned(),
+                "CreateScheduleGroup",
+            ),
+            (
+                "DELETE",
+                "/schedule-groups/g1".to_owned(),
+                "DeleteScheduleGroup",
+            ),
+            ("GET", format!("/tags/{arn}"), "ListTagsForResource"),
+            ("POST", format!("/tags/{arn}"), "TagResource"),
+            ("DELETE", format!("/tags/{arn}?TagKeys=a"), "UntagResource"),
+        ];
+        let mut names = std::collections::BTreeSet::new();
+        for (method, target, api) in &cases {
+            let op = request(method, target, &[], "").operation;
+            assert_eq!(rest_api_name(&op), Some(*api), "{method} {target} → {op}");
+            names.insert(op);
+        }
+        assert_eq!(names.len(), cases.len(), "{names:?}");
+        // An unencoded ARN is still one operation; other REST paths keep `/segment[/*]`.
+        assert_eq!(
+            request(
+                "GET",
+                "/tags/arn:aws:scheduler:r:1:schedule-group/g1",
+                &[],
+                ""
+            )
+            .operation,
+            "GET /tags/{ResourceArn}"
+        );
+        assert_eq!(
+            request("GET", "/bucket/a/b.tfstate", &[], "").operation,
+            "GET /bucket/*"
+        );
+        assert_eq!(
+            request("HEAD", "/bucket", &[], "").operation,
+            "HEAD /bucket"
+        );
+        assert_eq!(rest_api_name("GET /bucket/*"), None);
+    }
+
+    #[test]
+    fn operation_patterns_match_full_short_and_wildcard_names() {
+        assert!(operation_matches("ListRules", "AWSEvents.ListRules"));
+        assert!(operation_matches(
+            "AWSEvents.ListRules",
+            "AWSEvents.ListRules"
+        ));
+        assert!(!operation_matches("Rules", "AWSEvents.ListRules"));
+        assert!(operation_matches(
+            "GET /schedules/*",
+            "GET /schedules/{Name}"
+        ));
+        assert!(!operation_matches("GET /schedules/*", "GET /schedules"));
+        assert!(!operation_matches(
+            "GET /schedules/*",
+            "PUT /schedules/{Name}"
+        ));
+        assert!(operation_matches("GET /schedules", "GET /schedules"));
+        assert!(!operation_matches(
+            "GET /schedules",
+            "GET /schedules/{Name}"
+        ));
+        let mut stats = Stats::default();
+        stats.operations.insert(
+            "GET /schedules/{Name}".to_owned(),
+            Counts {
+                seen: 2,
+                ..Counts::default()
+            },
+        );
+        assert_eq!(stats.op("GET /schedules/*").seen, 2);
+        assert_eq!(
+            stats.to_json()["operations"]["GET /schedules/{Name}"]["api"],
+            "GetSchedule"
+        );
+    }
+
+    #[test]
+    fn throttling_errors_have_each_services_shape() {
+        let signed = |service: &str| {
+            format!(
+                "AWS4-HMAC-SHA256 Credential=testing/20260101/ap-northeast-3/{service}/aws4_request, \
+                 SignedHeaders=host;x-amz-date, Signature=00"
+            )
+        };
+        let events = request(
+            "POST",
+            "/",
+            &[
+                ("X-Amz-Target", "AWSEvents.ListRules"),
+                ("Authorization", &signed("events")),
+            ],
+            "{}",
+        );
+        assert_eq!(events.service(), Some("events"));
+        assert_eq!(
+            throttle_error(events.kind()),
+            (400, "ThrottlingException", "Rate exceeded")
+        );
+        let scheduler = request(
+            "GET",
+            "/schedules/s1",
+            &[("Authorization", &signed("scheduler"))],
+            "",
+        );
+        assert_eq!(scheduler.service(), Some("scheduler"));
+        assert_eq!(throttle_error(scheduler.kind()).0, 429);
+        let sts = request(
+            "POST",
+            "/",
+            &[(
+                "Content-Type",
+                "application/x-www-form-urlencoded; charset=utf-8",
+            )],
+            "Action=GetCallerIdentity&Version=2011-06-15",
+        );
+        assert_eq!(
+            throttle_error(sts.kind()),
+            (400, "Throttling", "Rate exceeded")
+        );
+        let s3 = request("GET", "/b/k", &[("Authorization", &signed("s3"))], "");
+        assert_eq!(throttle_error(s3.kind()).0, 503);
+    }
+
+    #[test]
+    fn token_bucket_allows_a_one_second_burst_then_the_rate() {
+        let t0 = Instant::now();
+        let ms = |n: u64| t0 + Duration::from_millis(n);
+        let mut bucket = TokenBucket::per_second(50.0, t0);
+        assert_eq!((0..50).filter(|_| bucket.try_take(t0)).count(), 50);
+        assert!(!bucket.try_take(t0), "the burst is one second's worth");
+        // One token every 20 ms.
+        assert!(!bucket.try_take(ms(19)));
+        assert!(bucket.try_take(ms(20)));
+        assert!(!bucket.try_take(ms(21)));
+        // Over a long run: 50 a second, whatever the arrival pattern.
+        let taken = (1..=10_000).filter(|i| bucket.try_take(ms(20 + i))).count();
+        assert_eq!(taken, 500);
+        // Idle time refills up to the capacity only.
+        let later = ms(60_000);
+        assert_eq!((0..80).filter(|_| bucket.try_take(later)).count(), 50);
+        // A time before the last call counts as no time.
+        assert!(!bucket.try_take(ms(30_000)));
+        // Below one a second, the burst is still one request.
+        let mut slow = TokenBucket::per_second(0.5, t0);
+        assert!(slow.try_take(t0));
+        assert!(!slow.try_take(ms(1_999)));
+        assert!(slow.try_take(ms(2_000)));
+    }
+
+    #[test]
+    fn quota_is_per_operation() {
+        let t0 = Instant::now();
+        let mut throttling = Throttling {
+            per_second: Some(2.0),
+            ..Throttling::default()
+        };
+        let mut check = |op: &str| throttling.check(op, t0);
+        assert_eq!(check("AWSEvents.ListRules"), None);
+        assert_eq!(check("AWSEvents.ListRules"), None);
+        assert_eq!(check("AWSEvents.ListRules"), Some(Throttled::Quota));
+        assert_eq!(check("AWSEvents.PutRule"), None);
+        assert_eq!(check("GET /schedules/{Name}"), None);
+        assert_eq!(check("PUT /schedules/{Name}"), None);
+        assert_eq!(
+            throttling.check("AWSEvents.ListRules", t0 + Duration::from_millis(500)),
+            None
+        );
+        assert_eq!(
+            Throttling::default().check("x", t0),
+            None,
+            "unlimited by default"
+        );
+    }
+
+    #[test]
+    fn random_throttling_hits_the_percentage_reproducibly_and_takes_no_quota() {
+        let t0 = Instant::now();
+        let run = |percent: f64, seed: u64| -> Vec<bool> {
+            let mut throttling = Throttling {
+                percent,
+                seed,
+                ..Throttling::default()
+            };
+            (0..10_000)
+                .map(|i| {
+                    let op = if i % 2 == 0 { "A.X" } else { "A.Y" };
+                    throttling.check(op, t0) == Some(Throttled::Random)
+                })
+                .collect()
+        };
+        let hits = |v: &[bool]| v.iter().filter(|h| **h).count();
+        let twenty = run(20.0, 7);
+        assert!(
+            (1_800..=2_200).contains(&hits(&twenty)),
+            "{}",
+            hits(&twenty)
+        );
+        assert_eq!(run(20.0, 7), twenty, "same seed, same requests throttled");
+        assert_ne!(run(20.0, 8), twenty, "another seed, other requests");
+        assert_eq!(hits(&run(0.0, 7)), 0);
+        assert_eq!(hits(&run(100.0, 7)), 10_000);
+        // Each operation has its own stream: interleaving does not change which of its
+        // requests are throttled.
+        let mut alone = Throttling {
+            percent: 20.0,
+            seed: 7,
+            ..Throttling::default()
+        };
+        let x_alone: Vec<bool> = (0..5_000)
+            .map(|_| alone.check("A.X", t0).is_some())
+            .collect();
+        let x_mixed: Vec<bool> = twenty.iter().step_by(2).copied().collect();
+        assert_eq!(x_alone, x_mixed);
+        // Randomly throttled requests take no token: with a quota of 1/s and 50 %, the first
+        // request let through still gets the only token.
+        let mut both = Throttling {
+            per_second: Some(1.0),
+            percent: 50.0,
+            seed: 1,
+            ..Throttling::default()
+        };
+        let outcomes: Vec<Option<Throttled>> = (0..20).map(|_| both.check("A.X", t0)).collect();
+        let first_through = outcomes.iter().position(|o| o.is_none());
+        assert!(first_through.is_some(), "{outcomes:?}");
+        assert!(
+            outcomes
+                .iter()
+                .skip(first_through.unwrap_or_default() + 1)
+                .all(|o| o.is_some()),
+            "{outcomes:?}"
+        );
+        assert_eq!(outcomes.iter().filter(|o| o.is_none()).count(), 1);
     }
 
     #[test]
@@ -866,6 +1387,7 @@ mod tests {
         State {
             upstream: String::new(),
             rules: Mutex::new(rules.into_iter().map(|r| (r, 0)).collect()),
+            throttling: Mutex::new(Throttling::default()),
             stats: Mutex::new(Stats::default()),
             request_ids: AtomicU64::new(0),
             log: AtomicBool::new(false),

@@ -1,9 +1,9 @@
 //! Jsonnet configs (`testdata/jsonnet/`) through the real binary, offline: each `.jsonnet`
 //! renders (`render --json`) to exactly the document of its YAML twin, and bad configs fail
 //! `validate` with exit 1, one clear message naming file:line:column (or, for the evaluated
-//! document, the JSON Pointer of the value) and no AWS call. Ext vars need the CLI flags, so
-//! their cases are tested at library level (`src/config/jsonnet.rs`); here only the message for
-//! a missing one. Needs no emulator.
+//! document, the JSON Pointer of the value) and no AWS call. Ext vars come from the command line
+//! in ecschedule's spelling (`-ext-str K=V`, `-ext-code K=V`, a bare `K` from the environment).
+//! Needs no emulator.
 
 use std::time::Duration;
 
@@ -71,6 +71,96 @@ fn tfstate_twin_renders_the_same_document() {
     ] {
         assert!(jsonnet.contains(value), "{value} in {jsonnet}");
     }
+}
+
+/// ecschedule's command line for `extvars.jsonnet` (its YAML twin is what it evaluates to).
+const EXT_VARS: [&str; 6] = [
+    "-ext-str",
+    "REGION=us-east-1",
+    "-ext-str",
+    "CLUSTER=api",
+    "-ext-code",
+    "BASE=1",
+];
+
+#[test]
+fn extvars_twin_renders_the_same_document() {
+    for env in [&[][..], &[("LOG_LEVEL", "debug")][..]] {
+        let args: Vec<&str> = ["-conf", "extvars.jsonnet"]
+            .into_iter()
+            .chain(EXT_VARS)
+            .chain(["render", "--json"])
+            .collect();
+        let jsonnet = run(&args, env, |t| t.stderr("").success()).stdout;
+        assert_eq!(jsonnet, render_json("extvars.yaml", env), "{env:?}");
+        // The ext vars, the import and the `{{ env }}` template are all applied.
+        let doc: serde_json::Value = serde_json::from_str(&jsonnet).expect("JSON");
+        assert_eq!(doc["region"], "us-east-1");
+        assert_eq!(doc["cluster"], "api");
+        let rule = &doc["rules"][1];
+        assert_eq!(rule["name"], "api-cleanup");
+        assert_eq!(rule["scheduleExpression"], "cron(0 5 * * ? *)");
+        assert_eq!(rule["taskCount"], 1);
+        assert_eq!(
+            rule["network_configuration"]["aws_vpc_configuration"]["subnets"],
+            serde_json::json!(["subnet-0a11b22c33d44e55f", "subnet-0f66e77d88c99b00a"])
+        );
+        assert_eq!(
+            rule["containerOverrides"][0]["environment"]["LOG_LEVEL"],
+            env.first().map_or("info", |(_, v)| *v)
+        );
+    }
+}
+
+#[test]
+fn ext_vars_in_every_spelling_and_a_bare_key_from_the_environment() {
+    let expected = render_json("extvars.yaml", &[]);
+    let env = [("REGION", "us-east-1"), ("CLUSTER", "api"), ("BASE", "1")];
+    for args in [
+        // A bare KEY reads the environment variable KEY.
+        &[
+            "-ext-str",
+            "REGION",
+            "-ext-str",
+            "CLUSTER",
+            "-ext-code",
+            "BASE",
+        ][..],
+        &[
+            "--ext-str=REGION",
+            "-ext-str=CLUSTER=api",
+            "--ext-code",
+            "BASE=1",
+        ][..],
+    ] {
+        let args: Vec<&str> = ["-conf", "extvars.jsonnet"]
+            .iter()
+            .chain(args)
+            .chain(&["render", "--json"])
+            .copied()
+            .collect();
+        let out = run(&args, &env, |t| t.stderr("").success());
+        assert_eq!(out.stdout, expected, "{args:?}");
+    }
+    // A bare KEY whose variable is unset is an error naming it.
+    run(
+        &[
+            "-conf",
+            "extvars.jsonnet",
+            "-ext-str",
+            "ECSCHED_TEST_UNSET_REGION",
+            "render",
+        ],
+        &[],
+        |t| {
+            t.stdout("")
+                .stderr(
+                    "error: --ext-str ECSCHED_TEST_UNSET_REGION: environment variable \
+                     ECSCHED_TEST_UNSET_REGION is not set (pass --ext-str ECSCHED_TEST_UNSET_REGION=VALUE)\n",
+                )
+                .failure()
+        },
+    );
 }
 
 #[test]

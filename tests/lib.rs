@@ -11,6 +11,8 @@ mod aws_support; // helpers for the aws_* tests: connect the AWS layer as the te
 mod aws_write; // ecsched::aws writes: put_rule/read_rule round trip, targets and tags, delete_rule, schedules
 mod config_errors; // `validate` on each bad config in testdata/invalid/: exact messages, no AWS call
 mod config_seed; // the seed post's config files through validate/render/schema, offline
+mod contract; // the plan → apply contract (issue 8): dry-run, dump escaping, unmodelled fields kept, takeover consent, signals, locks, applied plans refused
+mod ecschedule_flags; // every ecschedule flag in Go spelling through the binary: the README's table, row by row
 pub mod emulator; // `Emulator`: per-test account on moto, SDK clients for fixtures, moto-api calls
 pub mod fault_proxy; // `FaultProxy`: fault-injecting reverse proxy in front of the emulator (also the benchmark's, via examples/)
 mod faults; // the real binary through the fault proxy: throttling, 5xx, dropped connections, a failed write mid-apply, exhausted retries

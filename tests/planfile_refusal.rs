@@ -1,11 +1,13 @@
 //! `apply PLANFILE` refuses, with exit code 3 and without writing anything, a plan made for
 //! another account or region, a plan whose signature does not check out, a corrupted file, and
 //! a plan whose touched resources changed live since it was made (one case per field of a rule
-//! and its target).
+//! and its target). A plan made with `ECSCHED_PLAN_KEY` holds no readable text (`strings`), and
+//! `show`/`apply` need the key to read it.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use aws_sdk_eventbridge::types as eb;
+use ecsched::plan::file::HEADER_LEN;
 
 use crate::emulator::{Emulator, emulator, run_cases_in_accounts};
 use crate::fixtures::{
@@ -130,8 +132,8 @@ fn signed_plans_need_the_same_key() {
     let Some(em) = fixtures() else { return };
     let out = make_plan(&em, &[("ECSCHED_PLAN_KEY", "key-one")]);
     assert!(
-        out.stderr.contains("(signed)"),
-        "plan should say the file is signed: {}",
+        out.stderr.contains("(signed and encrypted)"),
+        "plan should say the file is signed and encrypted: {}",
         out.stderr
     );
     let out = out
@@ -139,8 +141,8 @@ fn signed_plans_need_the_same_key() {
         .args(["apply", "plan.bin"])
         .stdout("")
         .stderr(
-            "error: the plan file is signed, but ECSCHED_PLAN_KEY is not set: set it to the key \
-             the plan was made with so that the signature can be verified\n",
+            "error: the plan file is signed and encrypted, but ECSCHED_PLAN_KEY is not set: set \
+             it to the key the plan was made with to verify and decrypt it\n",
         )
         .status(3);
     let out = out
@@ -149,8 +151,8 @@ fn signed_plans_need_the_same_key() {
         .args(["apply", "plan.bin"])
         .stdout("")
         .stderr(
-            "error: the plan file's signature does not match: it was signed with another key or \
-             modified\n",
+            "error: the plan file was signed and encrypted with another key: ECSCHED_PLAN_KEY is \
+             not the key the plan was made with\n",
         )
         .status(3);
     assert!(
@@ -182,12 +184,12 @@ fn a_flipped_byte_anywhere_is_refused() {
     let mut out = make_plan(&em, &[]);
     let original = std::fs::read(out.path("plan.bin")).expect("reading plan.bin");
     assert!(
-        original.len() > 85,
+        original.len() > HEADER_LEN,
         "plan.bin is too short: {} bytes",
         original.len()
     );
-    // Every header field (magic, version, encoding, length, hash, signature kind and value)
-    // and payload bytes at the start, the middle and the end.
+    // Every header field (magic, version, encoding, protection, key id, nonce, length, hash,
+    // signature) and payload bytes at the start, the middle and the end.
     let last = original.len() - 1;
     let offsets = [
         0,
@@ -195,14 +197,18 @@ fn a_flipped_byte_anywhere_is_refused() {
         8,
         10,
         12,
-        19,
+        13,
         20,
-        51,
+        21,
+        44,
+        45,
         52,
         53,
         84,
         85,
-        86,
+        116,
+        117,
+        118,
         original.len() / 2,
         last,
     ];
@@ -232,7 +238,7 @@ fn a_flipped_byte_anywhere_is_refused() {
             );
             out = run;
         }
-        if at >= 85 {
+        if at >= HEADER_LEN {
             // `show` must refuse the corrupted file too.
             out = out
                 .test()
@@ -249,6 +255,158 @@ fn a_flipped_byte_anywhere_is_refused() {
         .args(["apply", "plan.bin"])
         .stderr_contains("Apply complete: 1 of 1 changes applied.")
         .success();
+}
+
+// ---- encrypted plans ---------------------------------------------------------------------------
+
+/// A rule with a secret among its container's environment values.
+const SECRET_CONFIG: &str = "
+    region: ap-northeast-3
+    cluster: app
+    rules:
+    - name: nightly-finance-report
+      description: reports for the finance team
+      scheduleExpression: cron(0 1 * * ? *)
+      taskDefinition: job
+      launch_type: FARGATE
+      containerOverrides:
+      - name: app
+        command: [run-report, --since=1d]
+        environment:
+          DB_PASSWORD: hunter2-sw0rdfish
+          REPORT_BUCKET: s3-finance-reports
+    ";
+
+/// What `strings` prints: the runs of at least `min` printable ASCII bytes.
+fn printable_runs(bytes: &[u8], min: usize) -> Vec<String> {
+    bytes
+        .split(|b| !(b.is_ascii_graphic() || *b == b' '))
+        .filter(|run| run.len() >= min)
+        .map(|run| String::from_utf8_lossy(run).into_owned())
+        .collect()
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+/// With `ECSCHED_PLAN_KEY`, `plan -out` encrypts: no text of the plan (the secret, the config's
+/// strings, the account) is in the file; `show` and `apply` without the key refuse it clearly
+/// (exit 3), with another key too; with the key `show` works and `apply` applies it.
+#[test]
+fn keyed_plans_are_encrypted_and_need_the_key() {
+    let Some(em) = fixtures() else { return };
+    let key = ("ECSCHED_PLAN_KEY", "k3y-for-the-plan-pipeline");
+    let created = "+ rule.nightly-finance-report will be created";
+    // The same plan without a key: what `strings` finds when the file is not encrypted.
+    let out = ecsched(&em)
+        .config("ecsched.yaml", SECRET_CONFIG)
+        .args(["plan", "--all", "-out", "clear.bin"])
+        .stdout_contains(created)
+        .success();
+    let out = out
+        .test()
+        .env(key.0, key.1)
+        .args(["plan", "--all", "-out", "plan.bin"])
+        .stdout_contains(created)
+        .stderr_contains("Saved the plan to plan.bin (signed and encrypted).")
+        .success();
+    let clear = std::fs::read(out.path("clear.bin")).expect("reading clear.bin");
+    let keyed = std::fs::read(out.path("plan.bin")).expect("reading plan.bin");
+
+    let needles = [
+        "hunter2",
+        "sw0rdfish",
+        "DB_PASSWORD",
+        "REPORT_BUCKET",
+        "s3-finance-reports",
+        "nightly-finance-report",
+        "finance team",
+        "run-report",
+        "cron(0 1",
+        "ap-northeast-3",
+        "ecsched.yaml",
+        em.account_id.as_str(),
+    ];
+    for needle in needles {
+        assert!(
+            contains(&clear, needle.as_bytes()),
+            "test bug: {needle:?} is not in the unencrypted plan"
+        );
+        assert!(
+            !contains(&keyed, needle.as_bytes()),
+            "{needle:?} is readable in the encrypted plan file"
+        );
+    }
+    // Every string of the unencrypted plan but the magic is absent from the encrypted one.
+    let runs: Vec<String> = printable_runs(&clear, 6)
+        .into_iter()
+        .filter(|run| run != "ECSPLAN")
+        .collect();
+    assert!(runs.len() > 10, "test bug: {runs:?}");
+    for run in &runs {
+        assert!(
+            !contains(&keyed, run.as_bytes()),
+            "{run:?} is readable in the encrypted plan file"
+        );
+    }
+
+    // Without the key: refused, clearly, for show (text and JSON) and apply.
+    let needs_key = "error: the plan file is signed and encrypted, but ECSCHED_PLAN_KEY is not \
+                     set: set it to the key the plan was made with to verify and decrypt it\n";
+    let mut out = out;
+    for args in [
+        &["show", "plan.bin"][..],
+        &["show", "--json", "plan.bin"],
+        &["apply", "plan.bin"],
+    ] {
+        out = out.test().args(args).stdout("").stderr(needs_key).status(3);
+    }
+    let out = out
+        .test()
+        .env(key.0, "another-key")
+        .args(["show", "plan.bin"])
+        .stdout("")
+        .stderr(
+            "error: the plan file was signed and encrypted with another key: ECSCHED_PLAN_KEY is \
+             not the key the plan was made with\n",
+        )
+        .status(3);
+    assert!(
+        em.block_on(rule_names(&em)).is_empty(),
+        "refused plans must not write"
+    );
+
+    // With the key: show works (secret masked unless asked for), apply applies.
+    let out = out
+        .test()
+        .env(key.0, key.1)
+        .args(["show", "plan.bin"])
+        .stdout_contains("Plan plan.bin made ")
+        .stdout_contains(created)
+        .success();
+    assert!(!out.stdout.contains("hunter2"), "{}", out.stdout);
+    let out = out
+        .test()
+        .env(key.0, key.1)
+        .args(["show", "--show-sensitive", "plan.bin"])
+        .stdout_contains("hunter2-sw0rdfish")
+        .success();
+    out.test()
+        .env(key.0, key.1)
+        .args(["apply", "plan.bin"])
+        .stderr_contains("Apply complete: 1 of 1 changes applied.")
+        .success();
+    assert_eq!(em.block_on(rule_names(&em)), ["nightly-finance-report"]);
+    let live = em
+        .block_on(snapshot(&em, "nightly-finance-report"))
+        .expect("the rule exists");
+    assert!(
+        live.targets[0]
+            .input()
+            .is_some_and(|input| input.contains("hunter2-sw0rdfish")),
+        "the decrypted plan wrote the secret: {live:?}"
+    );
 }
 
 // ---- live drift, one case per field ------------------------------------------------------------

@@ -285,6 +285,16 @@ fn seed_prod_plan_file_workflow_and_delete() {
     copy_seed(&out, "ecschedule.yaml", "ecschedule.yaml");
     copy_seed(&out, "ecschedule-delete.yaml", "ecschedule-delete.yaml");
 
+    // `render` reads the state from S3 (in another region) and shows the resolved network.
+    let out = prod(out.test())
+        .args(["-conf", "ecschedule.yaml", "render"])
+        .stdout_contains(&format!(
+            "      subnets:\n      - {}\n      - {}\n      security_groups:\n      - {PROD_SG}\n",
+            PROD_SUBNETS[0], PROD_SUBNETS[1]
+        ))
+        .stderr("")
+        .success();
+
     // `ENV=prod ecschedule -conf ecschedule.yaml diff -all`: the whole rule is new.
     let out = prod(out.test())
         .args(["-conf", "ecschedule.yaml", "diff", "-all"])

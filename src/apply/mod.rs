@@ -27,7 +27,8 @@
 //! 4. **Every write is read back.** A resource that reads back different from
 //!    the plan (or without our tags) is reported as a concurrent change and
 //!    fails the apply: never "applied". So an apply reads each API at most
-//!    twice per touched resource: the verification and the read-back.
+//!    twice per touched resource: the verification and the read-back (which
+//!    skips a schedule group's tags: a write never changes them).
 //! 5. **Failure and interrupts.** After a failure, or once [`Stop`] is
 //!    requested (SIGINT, SIGTERM, SIGHUP), no new resource is started; the
 //!    resources in flight finish all their steps (none is left half-written by
@@ -121,6 +122,15 @@ pub enum Refusal {
     Takeover {
         source_name: String,
         addresses: Vec<Address>,
+    },
+    #[error(
+        "the saved plan {source_name} was already applied: it is recorded in {record}{}; nothing was written. Run plan again.",
+        if by.is_empty() { String::new() } else { format!(" ({by})") }
+    )]
+    Claimed {
+        source_name: String,
+        record: String,
+        by: String,
     },
     #[error(
         "the saved plan {source_name} is stale: live state changed since it was made; nothing was written\n{}\nRun plan again.",
@@ -305,7 +315,8 @@ pub async fn verify<B: Backend>(
     Ok(Verified { live, read_at })
 }
 
-async fn wait_for_stop(stop: &Stop) -> i32 {
+/// Resolves when a stop is requested, with its signal.
+pub async fn wait_for_stop(stop: &Stop) -> i32 {
     loop {
         if let Some(s) = stop.requested() {
             return s;
@@ -454,13 +465,16 @@ pub async fn execute<B: Backend>(
     }
 }
 
-/// Reads one resource: `None` when absent.
+/// Reads one resource: `None` when absent. `owners`: with the ownership tags
+/// of a schedule's group (needed for its fingerprint, not for a read-back).
 async fn read_one<B: Backend>(
     backend: &B,
     plan: &Plan,
     address: &Address,
+    owners: bool,
 ) -> Result<Option<LiveResource>, B::Error> {
-    let scope = ReadScope::only(&plan.cluster_arn, vec![address.clone()]);
+    let mut scope = ReadScope::only(&plan.cluster_arn, vec![address.clone()]);
+    scope.owners = owners;
     let read = backend.read(&scope, &|_, _| {}).await?;
     Ok(read
         .resources
@@ -481,7 +495,7 @@ async fn apply_one<B: Backend>(
         .find(|f| f.address == change.address)
         .map(|f| f.digest.clone());
     let live = if verified.read_at.elapsed() > opts.recheck_after {
-        match read_one(backend, plan, &change.address).await {
+        match read_one(backend, plan, &change.address, true).await {
             Ok(now) => {
                 if let Some(expected) = &expected
                     && now.as_ref().map(|l| &l.fingerprint) != expected.as_ref()
@@ -510,7 +524,7 @@ async fn apply_one<B: Backend>(
             if let Err(e) = backend.put(after, &owner, live.as_ref()).await {
                 return Outcome::Failed(e.to_string());
             }
-            match read_one(backend, plan, &change.address).await {
+            match read_one(backend, plan, &change.address, false).await {
                 Err(e) => Outcome::Failed(format!("written, but reading it back failed: {e}")),
                 Ok(None) => Outcome::Failed(
                     "written, but it cannot be read back: deleted by a concurrent change?"
@@ -543,7 +557,7 @@ async fn apply_one<B: Backend>(
             if let Err(e) = backend.delete(&l).await {
                 return Outcome::Failed(e.to_string());
             }
-            match read_one(backend, plan, &change.address).await {
+            match read_one(backend, plan, &change.address, false).await {
                 Ok(None) => Outcome::Applied,
                 Ok(Some(_)) => {
                     Outcome::Failed("concurrent change: deleted, but it exists again".to_string())

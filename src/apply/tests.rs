@@ -154,6 +154,8 @@ fn rule(name: &str, expr: &str) -> Resource {
         description: String::new(),
         schedule_expression: expr.into(),
         state: State::Enabled,
+        role_arn: None,
+        event_pattern: None,
         tags: Default::default(),
         targets: vec![Target {
             id: name.into(),
@@ -245,6 +247,7 @@ fn plan(m: &Memory, changes: Vec<ResourceChange>, prune: bool) -> Plan {
         },
         takeover: false,
         left_alone: vec![],
+        lock: None,
     }
 }
 

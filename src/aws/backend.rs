@@ -133,7 +133,11 @@ impl Aws {
                         Ok(Vec::new())
                     } else {
                         self.schedules
-                            .read_named_schedules(&schedule_names, &schedules_progress)
+                            .read_named_schedules(
+                                &schedule_names,
+                                scope.owners,
+                                &schedules_progress,
+                            )
                             .await
                     }
                 }

@@ -618,12 +618,14 @@ mod tests {
             task_tags: BTreeMap::from([("team".into(), "data".into())]),
             reference_id: Some("ref-1".into()),
             overrides: TaskOverrides {
+                extra: None,
                 cpu: Some("512".into()),
                 memory: Some("1024".into()),
                 task_role_arn: Some("arn:aws:iam::123456789012:role/task".into()),
                 execution_role_arn: Some("arn:aws:iam::123456789012:role/exec".into()),
                 ephemeral_storage_gib: Some(30),
                 containers: vec![ContainerOverride {
+                    extra: None,
                     name: "app".into(),
                     command: Some(vec!["run".into(), "--fast".into()]),
                     environment: BTreeMap::from([

@@ -510,6 +510,8 @@ impl Rules {
             l.rule.description == rule.description
                 && l.rule.schedule_expression == rule.schedule_expression
                 && l.rule.state == rule.state
+                && l.rule.role_arn == rule.role_arn
+                && l.rule.event_pattern == rule.event_pattern
         });
         let targets_unchanged = live.is_some_and(|l| l.rule.targets == rule.targets);
 
@@ -523,6 +525,8 @@ impl Rules {
                 .event_bus_name(bus)
                 .set_description(Some(rule.description.clone()).filter(|d| !d.is_empty()))
                 .schedule_expression(&rule.schedule_expression)
+                .set_role_arn(rule.role_arn.clone())
+                .set_event_pattern(rule.event_pattern.clone())
                 .state(convert::eb::state_from_model(rule.state));
             let out = self
                 .gate
@@ -796,6 +800,8 @@ fn live_rule(raw: RawRule, cluster_arn: &str) -> LiveRule {
             description: entry.description.clone().unwrap_or_default(),
             schedule_expression: entry.schedule_expression.clone().unwrap_or_default(),
             state: convert::eb::state_str(entry.state.as_deref()),
+            role_arn: entry.role_arn.clone().filter(|r| !r.is_empty()),
+            event_pattern: entry.event_pattern.clone().filter(|p| !p.is_empty()),
             tags: user_tags,
             targets: ours,
         },
@@ -1170,6 +1176,8 @@ mod tests {
             description: String::new(),
             schedule_expression: "cron(0 10 * * ? *)".into(),
             state: State::Enabled,
+            role_arn: None,
+            event_pattern: None,
             tags: BTreeMap::new(),
             targets: vec![Target {
                 id: "t1".into(),

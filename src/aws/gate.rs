@@ -130,11 +130,13 @@ const SCHEDULER_MAIN_REGIONS: [&str; 11] = [
 ///   every control-plane API other than PutEvents is limited to 50 requests/s
 ///   per account and region (SPEC §6).
 /// * EventBridge Scheduler: "Quotas for Amazon EventBridge Scheduler"
-///   (<https://docs.aws.amazon.com/scheduler/latest/UserGuide/scheduler-quotas.html>):
-///   CreateSchedule, UpdateSchedule, DeleteSchedule and GetSchedule 1,000/s in
-///   the main regions ([`SCHEDULER_MAIN_REGIONS`]) and 250/s elsewhere;
-///   CreateScheduleGroup and DeleteScheduleGroup 10/s; the other APIs
-///   (ListSchedules, GetScheduleGroup, ListScheduleGroups, tag APIs) 50/s.
+///   (<https://docs.aws.amazon.com/scheduler/latest/UserGuide/scheduler-quotas.html>,
+///   and its translations, which keep older rows): CreateSchedule, UpdateSchedule,
+///   DeleteSchedule and GetSchedule 1,000/s in the main regions
+///   ([`SCHEDULER_MAIN_REGIONS`]) and 250/s elsewhere (the newest English page
+///   says 5,000/s for CreateSchedule; SPEC §6 keeps 1,000); ListSchedules 50/s;
+///   CreateScheduleGroup, DeleteScheduleGroup, GetScheduleGroup,
+///   ListScheduleGroups and the tag APIs 10/s.
 /// * ECS: "Request throttling for the Amazon ECS API"
 ///   (<https://docs.aws.amazon.com/AmazonECS/latest/APIReference/request-throttling.html>):
 ///   sustained 20/s for the Describe*/RunTask/List* calls ecsched makes.
@@ -150,8 +152,8 @@ pub(crate) fn published_quota(op: Op, region: &str) -> f64 {
                     250.0
                 }
             }
-            "CreateScheduleGroup" | "DeleteScheduleGroup" => 10.0,
-            _ => 50.0,
+            "ListSchedules" => 50.0,
+            _ => 10.0,
         },
         Service::Ecs => 20.0,
         Service::Sts | Service::S3 | Service::Ssm => 10.0,
@@ -515,6 +517,10 @@ mod tests {
         assert_eq!(
             published_quota(Op::scheduler("ListSchedules"), "us-east-1"),
             50.0
+        );
+        assert_eq!(
+            published_quota(Op::scheduler("ListTagsForResource"), "us-east-1"),
+            10.0
         );
     }
 

@@ -51,11 +51,8 @@ pub struct ScheduleGroup {
     pub schedules: Vec<(String, Option<String>)>,
 }
 
-/// A listed schedule worth reading.
-struct Job {
-    group: String,
-    name: String,
-}
+/// A schedule's GetSchedule output (`None`: it is gone), with its group and name.
+type Fetched = (String, String, Option<Box<GetScheduleOutput>>);
 
 enum Read {
     Schedule {
@@ -228,36 +225,21 @@ impl Schedules {
         Ok(())
     }
 
-    pub(crate) async fn read_schedules(
+    /// GetSchedule of each `(group, name)` and the tags of each of their groups
+    /// (once a group, `default` excluded; none unless `owners`), in parallel.
+    /// Returns each schedule's output (`None`: gone) and each group's tracking tag.
+    async fn get_all(
         &self,
-        cluster_arn: &str,
-        names: &[(String, String)],
+        names: Vec<(String, String)>,
+        owners: bool,
         progress: &(dyn Fn(usize, usize) + Sync),
-    ) -> AwsResult<LiveSchedules> {
-        let wanted: HashSet<(&str, &str)> = names
+    ) -> AwsResult<(Vec<Fetched>, HashMap<String, Option<String>>)> {
+        let groups: BTreeSet<String> = names
             .iter()
-            .map(|(g, n)| (g.as_str(), n.as_str()))
+            .map(|(g, _)| g.clone())
+            .filter(|g| owners && g != DEFAULT_SCHEDULE_GROUP)
             .collect();
-        let mut skipped = Vec::new();
-        let mut jobs = Vec::new();
-        for (group, name, target) in self.list_schedules().await? {
-            let ours = target.as_deref() == Some(cluster_arn);
-            if ours || wanted.contains(&(group.as_str(), name.as_str())) {
-                jobs.push(Job { group, name });
-            } else {
-                skipped.push(SkippedRule {
-                    name: format!("{group}/{name}"),
-                    reason: format!("targets {}", target.as_deref().unwrap_or("nothing")),
-                });
-            }
-        }
-        let groups: BTreeSet<String> = jobs
-            .iter()
-            .map(|j| j.group.clone())
-            .filter(|g| g != DEFAULT_SCHEDULE_GROUP)
-            .collect();
-
-        let total = jobs.len() + groups.len();
+        let total = names.len() + groups.len();
         progress(0, total);
         let mut set = JoinSet::new();
         for group in groups {
@@ -267,7 +249,7 @@ impl Schedules {
                 Ok::<_, AwsError>(Read::GroupTracking { group, tracking })
             });
         }
-        for Job { group, name } in jobs {
+        for (group, name) in names {
             let me = self.clone();
             set.spawn(async move {
                 let out = me.get(&group, &name).await?.map(Box::new);
@@ -289,7 +271,33 @@ impl Schedules {
                 Read::Schedule { group, name, out } => outputs.push((group, name, out)),
             }
         }
+        Ok((outputs, tracking))
+    }
 
+    pub(crate) async fn read_schedules(
+        &self,
+        cluster_arn: &str,
+        names: &[(String, String)],
+        progress: &(dyn Fn(usize, usize) + Sync),
+    ) -> AwsResult<LiveSchedules> {
+        let wanted: HashSet<(&str, &str)> = names
+            .iter()
+            .map(|(g, n)| (g.as_str(), n.as_str()))
+            .collect();
+        let mut skipped = Vec::new();
+        let mut jobs = Vec::new();
+        for (group, name, target) in self.list_schedules().await? {
+            let ours = target.as_deref() == Some(cluster_arn);
+            if ours || wanted.contains(&(group.as_str(), name.as_str())) {
+                jobs.push((group, name));
+            } else {
+                skipped.push(SkippedRule {
+                    name: format!("{group}/{name}"),
+                    reason: format!("targets {}", target.as_deref().unwrap_or("nothing")),
+                });
+            }
+        }
+        let (outputs, tracking) = self.get_all(jobs, true, progress).await?;
         let mut schedules = Vec::new();
         for (group, name, out) in outputs {
             let Some(out) = out else {
@@ -316,52 +324,16 @@ impl Schedules {
     }
 
     /// Exactly the named schedules (`(group, name)`), in parallel, without
-    /// listing: GetSchedule each, and the tags of each group once. A schedule
-    /// whose Input ecsched cannot read is absent, as it is absent (skipped) from
-    /// `read_schedules`.
+    /// listing: GetSchedule each, and (with `owners`) the tags of each group
+    /// once. A schedule whose Input ecsched cannot read is absent, as it is
+    /// absent (skipped) from `read_schedules`.
     pub(crate) async fn read_named_schedules(
         &self,
         names: &[(String, String)],
+        owners: bool,
         progress: &(dyn Fn(usize, usize) + Sync),
     ) -> AwsResult<Vec<LiveSchedule>> {
-        let groups: BTreeSet<String> = names
-            .iter()
-            .map(|(g, _)| g.clone())
-            .filter(|g| g != DEFAULT_SCHEDULE_GROUP)
-            .collect();
-        let total = names.len() + groups.len();
-        progress(0, total);
-        let mut set = JoinSet::new();
-        for group in groups {
-            let me = self.clone();
-            set.spawn(async move {
-                let tracking = me.group_tracking(&group).await?;
-                Ok::<_, AwsError>(Read::GroupTracking { group, tracking })
-            });
-        }
-        for (group, name) in names {
-            let me = self.clone();
-            let (group, name) = (group.clone(), name.clone());
-            set.spawn(async move {
-                let out = me.get(&group, &name).await?.map(Box::new);
-                Ok(Read::Schedule { group, name, out })
-            });
-        }
-        let mut outputs = Vec::new();
-        let mut tracking: HashMap<String, Option<String>> = HashMap::new();
-        let mut done = 0;
-        while let Some(joined) = set.join_next().await {
-            let read = joined
-                .map_err(|e| AwsError::Runtime(format!("reading schedules stopped: {e}")))??;
-            done += 1;
-            progress(done, total);
-            match read {
-                Read::GroupTracking { group, tracking: t } => {
-                    tracking.insert(group, t);
-                }
-                Read::Schedule { group, name, out } => outputs.push((group, name, out)),
-            }
-        }
+        let (outputs, tracking) = self.get_all(names.to_vec(), owners, progress).await?;
         let mut schedules: Vec<LiveSchedule> = outputs
             .into_iter()
             .filter_map(|(group, name, out)| {

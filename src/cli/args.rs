@@ -68,7 +68,7 @@ pub struct SettingsArgs {
     #[arg(long, global = true, value_name = "N", env = "AWS_MAX_ATTEMPTS", default_value_t = 8,
           value_parser = clap::value_parser!(u32).range(1..))]
     pub max_attempts: u32,
-    /// Key that signs saved plans (plan -out) and is required to read them (prefer the variable).
+    /// Key that signs and encrypts saved plans (plan -out) and is required to read them (prefer the variable).
     #[arg(
         long,
         global = true,
@@ -89,9 +89,31 @@ pub struct SettingsArgs {
     /// "Now" for fire-time previews (RFC 3339; reproducible output).
     #[arg(long, global = true, value_name = "TIME", env = "ECSCHED_NOW", value_parser = parse_time)]
     pub now: Option<chrono::DateTime<chrono::Utc>>,
+    /// Lock object s3://BUCKET/KEY taken by apply and delete (overrides the config's lock:).
+    #[arg(long, global = true, value_name = "S3_URL", env = "ECSCHED_LOCK")]
+    pub lock: Option<String>,
+    /// How long to wait for a lock held by another run (e.g. 30s, 5m).
+    #[arg(long, global = true, value_name = "DURATION", env = "ECSCHED_LOCK_TIMEOUT",
+          default_value = "0s", value_parser = parse_duration)]
+    pub lock_timeout: std::time::Duration,
     /// Test only: the moto emulator account to act as.
     #[arg(long, global = true, hide = true, env = "ECSCHED_TEST_ACCOUNT_ID")]
     pub test_account_id: Option<String>,
+}
+
+/// `90s`, `30m`, `2h` (a bare number is seconds).
+pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    let s = s.trim();
+    let bad = || format!("\"{s}\" is not a duration such as 90s, 30m or 2h");
+    let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
+    let n: u64 = num.parse().map_err(|_| bad())?;
+    let secs = match unit {
+        "" | "s" => n,
+        "m" => n.saturating_mul(60),
+        "h" => n.saturating_mul(3600),
+        _ => return Err(bad()),
+    };
+    Ok(std::time::Duration::from_secs(secs))
 }
 
 fn parse_time(s: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
@@ -140,20 +162,32 @@ pub struct CompatFlags {
     /// Same as --color never (ecschedule compatibility).
     #[arg(long = "no-color")]
     pub no_color: bool,
-    /// Accepted for ecschedule compatibility; reads are always parallel.
-    #[arg(long, value_name = "N", hide = true)]
+    /// ecschedule's worker count; ignored: ecsched always works in parallel (see --concurrency).
+    #[arg(long, value_name = "N", value_parser = parse_parallel)]
     pub parallel: Option<usize>,
+}
+
+/// ecschedule's check and message for `-parallel`.
+fn parse_parallel(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(n) if n >= 1 => Ok(n),
+        Ok(_) => Err("-parallel must be at least 1".to_string()),
+        Err(e) => Err(e.to_string()),
+    }
 }
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Render and check the config (no AWS calls); --next N prints fire times.
+    /// Render and check the config (no AWS calls unless --remote); --next N prints fire times.
     Validate {
         /// Print the next N fire times of every rule and schedule.
         #[arg(long, value_name = "N")]
         next: Option<usize>,
+        /// Also make the templates' lookups in AWS (tfstate in S3, ssm) and check their values.
+        #[arg(long)]
+        remote: bool,
     },
-    /// Print the config after templates, with defaults filled in (no AWS calls).
+    /// Print the config after templates (reading tfstate in S3 and SSM if used), with defaults filled in.
     Render {
         /// JSON instead of YAML.
         #[arg(long)]
@@ -185,13 +219,13 @@ pub enum Command {
         #[arg(long)]
         prune: bool,
         /// Unified diff on stdout.
-        #[arg(short = 'u', long = "unified")]
+        #[arg(short = 'u', long = "unified", alias = "u")]
         unified: bool,
         /// Exit 2 when there are changes.
         #[arg(long = "detailed-exitcode")]
         detailed_exitcode: bool,
-        /// Accepted for ecschedule compatibility: validation always runs.
-        #[arg(long, hide = true)]
+        /// Accepted for ecschedule compatibility; ignored: validation always runs.
+        #[arg(long)]
         validate: bool,
         #[command(flatten)]
         compat: CompatFlags,
@@ -241,7 +275,7 @@ pub enum Command {
         #[arg(long)]
         takeover: bool,
         /// Unified diff format (ecschedule compatibility).
-        #[arg(short = 'u', long = "unified")]
+        #[arg(short = 'u', long = "unified", alias = "u")]
         unified: bool,
         #[command(flatten)]
         compat: CompatFlags,
@@ -281,8 +315,8 @@ pub enum Command {
         #[arg(long)]
         wait: bool,
         /// Give up waiting after this long (e.g. 30m, 90s).
-        #[arg(long, value_name = "DURATION", default_value = "1h")]
-        timeout: String,
+        #[arg(long, value_name = "DURATION", default_value = "1h", value_parser = parse_duration)]
+        timeout: std::time::Duration,
         /// Print what would be run; start nothing.
         #[arg(long = "dry-run")]
         dry_run: bool,
@@ -302,6 +336,12 @@ pub enum Command {
         #[arg(long)]
         force: bool,
     },
+    /// Break a lock left by a run that died (the id is in the "lock held" message).
+    Unlock {
+        /// The id of the lock to break.
+        #[arg(value_name = "LOCK_ID")]
+        lock_id: String,
+    },
     /// Print a shell completion script.
     Completion {
         /// The shell.
@@ -309,56 +349,31 @@ pub enum Command {
     },
 }
 
-/// Every long flag name any command accepts.
-fn long_flags() -> Vec<String> {
-    fn walk(cmd: &clap::Command, out: &mut Vec<String>) {
+/// Every long flag name (aliases included) any command accepts, and whether it takes a value.
+fn long_flags() -> Vec<(String, bool)> {
+    fn walk(cmd: &clap::Command, out: &mut Vec<(String, bool)>) {
         for a in cmd.get_arguments() {
-            if let Some(l) = a.get_long() {
-                out.push(l.to_string());
+            let takes_value = a.get_action().takes_values();
+            for name in a
+                .get_long()
+                .into_iter()
+                .chain(a.get_all_aliases().unwrap_or_default())
+            {
+                out.push((name.to_string(), takes_value));
             }
         }
         for s in cmd.get_subcommands() {
             walk(s, out);
         }
     }
-    let mut out = vec!["help".to_string(), "version".to_string()];
+    let mut out = vec![("help".to_string(), false), ("version".to_string(), false)];
     walk(&Cli::command(), &mut out);
     out
 }
 
-/// Rewrites Go-style `-conf x` / `-all` / `-out=f` into `--conf x` / ... when
-/// the name is one of our long flags; everything else passes through.
+/// Lets Go `flag` spellings of our long flags through (see [`crate::goflags`]).
 pub fn normalize_go_flags(args: Vec<OsString>) -> Vec<OsString> {
-    let longs = long_flags();
-    let mut out = Vec::with_capacity(args.len());
-    let mut rest = false;
-    for (i, arg) in args.into_iter().enumerate() {
-        if i == 0 || rest {
-            out.push(arg);
-            continue;
-        }
-        let Some(s) = arg.to_str() else {
-            out.push(arg);
-            continue;
-        };
-        if s == "--" {
-            rest = true;
-            out.push(arg);
-            continue;
-        }
-        if let Some(body) = s.strip_prefix('-')
-            && !body.starts_with('-')
-            && body.len() > 1
-        {
-            let name = body.split('=').next().unwrap_or(body);
-            if longs.iter().any(|l| l == name) {
-                out.push(OsString::from(format!("-{s}")));
-                continue;
-            }
-        }
-        out.push(arg);
-    }
-    out
+    crate::goflags::normalize(args, &long_flags())
 }
 
 #[cfg(test)]
@@ -376,11 +391,11 @@ mod tests {
     fn go_style_flags_become_long_flags() {
         assert_eq!(
             norm(&["ecsched", "-conf", "x.yaml", "diff", "-all", "-u"]),
-            ["ecsched", "--conf", "x.yaml", "diff", "--all", "-u"]
+            ["ecsched", "--conf=x.yaml", "diff", "--all", "-u"]
         );
         assert_eq!(
             norm(&["ecsched", "plan", "-all", "-prune", "-out", "plan.bin"]),
-            ["ecsched", "plan", "--all", "--prune", "--out", "plan.bin"]
+            ["ecsched", "plan", "--all", "--prune", "--out=plan.bin"]
         );
         assert_eq!(
             norm(&["e", "apply", "-dry-run", "-rule=x"]),
@@ -391,11 +406,18 @@ mod tests {
             ["e", "-c", "f", "validate", "-q"]
         );
         assert_eq!(norm(&["e", "-version"]), ["e", "--version"]);
-        // values that merely look like flags are left alone
-        assert_eq!(
-            norm(&["e", "run", "--rule", "-x"]),
-            ["e", "run", "--rule", "-x"]
-        );
+        assert_eq!(norm(&["e", "-help"]), ["e", "--help"]);
+    }
+
+    #[test]
+    fn every_long_flag_is_either_a_switch_or_takes_a_value() {
+        let flags = long_flags();
+        for (name, takes_value) in &flags {
+            assert!(
+                flags.iter().all(|(n, t)| n != name || t == takes_value),
+                "--{name} takes a value in one command and not in another"
+            );
+        }
     }
 
     #[test]

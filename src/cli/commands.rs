@@ -15,7 +15,7 @@ use crate::plan::{Plan, PlanSelection, view};
 
 pub fn dispatch(g: &Globals, command: Command) -> Result<Outcome> {
     match command {
-        Command::Validate { next } => validate(g, next),
+        Command::Validate { next, remote } => validate(g, next, remote),
         Command::Render {
             json,
             show_sensitive,
@@ -87,7 +87,7 @@ pub fn dispatch(g: &Globals, command: Command) -> Result<Outcome> {
                         "Saved the plan to {}{}. Apply it with: ecsched apply {}",
                         path.display(),
                         if g.plan_key.is_some() {
-                            " (signed)"
+                            " (signed and encrypted)"
                         } else {
                             ""
                         },
@@ -143,7 +143,7 @@ pub fn dispatch(g: &Globals, command: Command) -> Result<Outcome> {
                     g.info("Apply cancelled.");
                     return Ok(Outcome::Done);
                 }
-                execute(g, &s.aws, &plan, "the plan").await
+                execute(g, &s.aws, &plan, "the plan", (s.lock.as_ref(), "apply")).await
             })
         }
         Command::Show {
@@ -184,9 +184,17 @@ pub fn dispatch(g: &Globals, command: Command) -> Result<Outcome> {
             g,
             target(rule.as_deref(), schedule.as_deref(), "run")?,
             wait,
-            &timeout,
+            timeout,
             dry_run,
         ),
+        Command::Unlock { lock_id } => runtime()?.block_on(async {
+            let (spec, info) = ops::unlock(&g.settings, &lock_id).await?;
+            g.info(format!(
+                "Broke the lock {spec}: it was {}.",
+                info.describe(chrono::Utc::now())
+            ));
+            Ok(Outcome::Done)
+        }),
         Command::Delete {
             rule,
             schedule,
@@ -202,7 +210,7 @@ pub fn dispatch(g: &Globals, command: Command) -> Result<Outcome> {
                     g.info("Delete cancelled.");
                     return Ok(Outcome::Done);
                 }
-                execute(g, &s.aws, &plan, "the delete").await
+                execute(g, &s.aws, &plan, "the delete", (s.lock.as_ref(), "delete")).await
             })
         }
     }
@@ -393,8 +401,15 @@ fn stop_on_signals() -> Arc<Stop> {
     stop
 }
 
-/// Verifies and applies `plan`, printing each result as it happens.
-async fn execute(g: &Globals, aws: &crate::aws::Aws, plan: &Plan, name: &str) -> Result<Outcome> {
+/// Verifies and applies `plan` (under `lock` when there is one), printing each
+/// result as it happens.
+async fn execute(
+    g: &Globals,
+    aws: &crate::aws::Aws,
+    plan: &Plan,
+    name: &str,
+    lock: (Option<&crate::aws::LockSpec>, &str),
+) -> Result<Outcome> {
     let stop = stop_on_signals();
     let read_bar = output::progress_bar(g.quiet, "checking live state");
     let apply_bar = output::hidden_bar();
@@ -408,13 +423,21 @@ async fn execute(g: &Globals, aws: &crate::aws::Aws, plan: &Plan, name: &str) ->
         apply_bar.inc(1);
         apply_bar.suspend(|| g.info(Report::line(c, o)));
     };
+    let info = |line: &str| read_bar.suspend(|| g.info(line));
     let events = ApplyEvents {
         reading: &|d, t| output::set_progress(&read_bar, d, t),
         started: &started,
         result: &result,
+        info: &info,
+    };
+    let locking = ops::Locking {
+        spec: lock.0,
+        operation: lock.1.to_string(),
+        wait: g.settings.lock_timeout,
     };
     let concurrency = g.settings.aws.concurrency;
-    let outcome = ops::verify_and_execute(aws, plan, name, concurrency, &stop, &events).await;
+    let outcome =
+        ops::verify_and_execute(aws, plan, name, concurrency, &stop, &events, &locking).await;
     read_bar.finish_and_clear();
     apply_bar.finish_and_clear();
     report_calls(g, aws);
@@ -441,7 +464,7 @@ async fn execute(g: &Globals, aws: &crate::aws::Aws, plan: &Plan, name: &str) ->
 
 fn apply_file(g: &Globals, path: &Path, dry_run: bool) -> Result<Outcome> {
     runtime()?.block_on(async {
-        let (plan, aws) = ops::open_plan(&g.settings, path, g.plan_key.as_deref()).await?;
+        let (plan, aws, lock) = ops::open_plan(&g.settings, path, g.plan_key.as_deref()).await?;
         let name = path.display().to_string();
         if dry_run {
             let stop = stop_on_signals();
@@ -454,7 +477,8 @@ fn apply_file(g: &Globals, path: &Path, dry_run: bool) -> Result<Outcome> {
             ));
             return Ok(Outcome::Done);
         }
-        execute(g, &aws, &plan, &name).await
+        let operation = format!("apply {name}");
+        execute(g, &aws, &plan, &name, (lock.as_ref(), &operation)).await
     })
 }
 
@@ -503,18 +527,38 @@ fn claim_group(g: &Globals, group: &str, auto_approve: bool) -> Result<Outcome> 
     })
 }
 
-fn validate(g: &Globals, next: Option<usize>) -> Result<Outcome> {
-    let cfg = g.settings.load(false)?;
+/// The config, its templates' lookups in S3/SSM made (connecting on first use).
+fn load_with_aws(g: &Globals) -> Result<crate::config::LoadedConfig> {
+    runtime()?.block_on(async { g.settings.load(true) })
+}
+
+fn validate(g: &Globals, next: Option<usize>, remote: bool) -> Result<Outcome> {
+    let cfg = if remote {
+        load_with_aws(g)?
+    } else {
+        g.settings.load(false)?
+    };
     let count = |n: usize, w: &str| format!("{n} {w}{}", if n == 1 { "" } else { "s" });
     g.info(format!(
-        "{}: valid ({}, {})",
+        "{}: valid ({}, {}){}",
         cfg.display,
         count(cfg.raw.rules.as_deref().unwrap_or_default().len(), "rule"),
         count(
             cfg.raw.schedules.as_deref().unwrap_or_default().len(),
             "schedule"
-        )
+        ),
+        if cfg.unchecked.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "; not checked offline: {} in AWS (check them with `ecsched validate --remote`):",
+                count(cfg.unchecked.len(), "lookup")
+            )
+        }
     ));
+    for d in &cfg.unchecked {
+        g.info(format!("  {d}"));
+    }
     if let Some(n) = next {
         let now = g.now.unwrap_or_else(chrono::Utc::now);
         print_stdout(&crate::model::fire::listing(&cfg.raw, now, n))?;
@@ -523,7 +567,7 @@ fn validate(g: &Globals, next: Option<usize>) -> Result<Outcome> {
 }
 
 fn render(g: &Globals, json: bool, show_sensitive: bool) -> Result<Outcome> {
-    let cfg = g.settings.load(false)?;
+    let cfg = load_with_aws(g)?;
     let mut filled = crate::model::defaults::fill(&cfg.raw);
     if !show_sensitive {
         let m = masking(g, false);
@@ -563,32 +607,13 @@ fn dump(g: &Globals, cluster: Option<&str>, role: Option<&str>) -> Result<Outcom
     })
 }
 
-fn parse_duration(s: &str) -> Result<std::time::Duration> {
-    let s = s.trim();
-    let bad = || {
-        Error::Usage(format!(
-            "--timeout \"{s}\" is not a duration such as 90s, 30m or 2h"
-        ))
-    };
-    let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
-    let n: u64 = num.parse().map_err(|_| bad())?;
-    let secs = match unit {
-        "" | "s" => n,
-        "m" => n.saturating_mul(60),
-        "h" => n.saturating_mul(3600),
-        _ => return Err(bad()),
-    };
-    Ok(std::time::Duration::from_secs(secs))
-}
-
 fn run(
     g: &Globals,
     target: Target<'_>,
     wait: bool,
-    timeout: &str,
+    timeout: std::time::Duration,
     dry_run: bool,
 ) -> Result<Outcome> {
-    let timeout = parse_duration(timeout)?;
     runtime()?.block_on(async {
         let s = ops::session(&g.settings).await?;
         let (label, targets) = ops::run_targets(&s, target)?;

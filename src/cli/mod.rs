@@ -132,6 +132,8 @@ fn globals(cli: &Cli, cwd: PathBuf) -> Result<Globals> {
                 endpoint: None,
             },
             ext_vars,
+            lock: s.lock.clone().filter(|l| !l.is_empty()),
+            lock_timeout: s.lock_timeout,
         },
         quiet: cli.quiet,
         verbose: cli.verbose,

@@ -11,6 +11,7 @@ pub mod fields;
 pub mod files;
 pub mod gocompat;
 pub mod jsonnet;
+pub mod offline;
 pub mod plugin;
 pub mod raw;
 pub mod regions;
@@ -40,6 +41,11 @@ pub struct LoadedConfig {
     pub rendered: String,
     pub raw: RawConfig,
     pub index: PosIndex,
+    /// Loaded without a remote source: the template lookups in S3/SSM that
+    /// were not made (each where it is and what it would have read). Their
+    /// values are `plugin::UNCHECKED` placeholders and were not checked: such
+    /// a config is only fit for `validate`, never for AWS.
+    pub unchecked: Vec<Diagnostic>,
 }
 
 impl LoadedConfig {
@@ -63,6 +69,8 @@ pub struct LoadRequest<'a> {
     pub path: &'a Path,
     pub cwd: &'a Path,
     pub env: &'a dyn Fn(&str) -> Option<String>,
+    /// AWS for templates (tfstate in S3, SSM); `None`: offline, those lookups
+    /// are not made (see `LoadedConfig::unchecked`).
     pub remote: Option<&'a dyn plugin::RemoteSource>,
     /// `--ext-str`/`--ext-code` values for a Jsonnet config (see
     /// `jsonnet::ExtVar::parse`); ignored for YAML/JSON.
@@ -121,6 +129,21 @@ pub fn load(req: &LoadRequest<'_>) -> Result<LoadedConfig, ConfigError> {
     } else {
         None
     };
+    let diagnostic = |e: template::TemplateError| match &evaluated {
+        Some((json, index)) => Diagnostic::new(&e.source_name, None, e.message)
+            .with_pointer(
+                e.line
+                    .and_then(|l| index.pointer_at(l, e.column.unwrap_or(1))),
+            )
+            .with_hint(e.line.and_then(|l| jsonnet::template_hint(json, l))),
+        None => {
+            let pos = e.line.map(|line| Pos {
+                line,
+                column: e.column.unwrap_or(1),
+            });
+            Diagnostic::new(&e.source_name, pos, e.message)
+        }
+    };
     let rendered = template::render_config(&template::RenderRequest {
         source_name: &display,
         text: evaluated.as_ref().map_or(&text, |(json, _)| json),
@@ -130,36 +153,22 @@ pub fn load(req: &LoadRequest<'_>) -> Result<LoadedConfig, ConfigError> {
         remote: req.remote,
     })
     .map_err(|errs| ConfigError::Invalid {
-        diagnostics: errs
-            .into_iter()
-            .map(|e| match &evaluated {
-                Some((json, index)) => Diagnostic::new(&e.source_name, None, e.message)
-                    .with_pointer(
-                        e.line
-                            .and_then(|l| index.pointer_at(l, e.column.unwrap_or(1))),
-                    )
-                    .with_hint(e.line.and_then(|l| jsonnet::template_hint(json, l))),
-                None => {
-                    let pos = e.line.map(|line| Pos {
-                        line,
-                        column: e.column.unwrap_or(1),
-                    });
-                    Diagnostic::new(&e.source_name, pos, e.message)
-                }
-            })
-            .collect(),
+        diagnostics: errs.into_iter().map(diagnostic).collect(),
     })?;
+    let unchecked: Vec<Diagnostic> = rendered.unchecked.into_iter().map(diagnostic).collect();
     let (raw, index) = parse_document(
         &display,
-        &rendered,
+        &rendered.text,
         evaluated.as_ref().map(|(_, index)| index),
+        !unchecked.is_empty(),
     )?;
     Ok(LoadedConfig {
         path: req.path.to_path_buf(),
         display,
-        rendered,
+        rendered: rendered.text,
         raw,
         index,
+        unchecked,
     })
 }
 
@@ -167,16 +176,19 @@ pub fn load(req: &LoadRequest<'_>) -> Result<LoadedConfig, ConfigError> {
 /// checks; reports every problem found (semantic checks also run on the
 /// entries that passed the schema when others did not).
 pub fn parse_rendered(display: &str, rendered: &str) -> Result<(RawConfig, PosIndex), ConfigError> {
-    parse_document(display, rendered, None)
+    parse_document(display, rendered, None, false)
 }
 
 /// `parse_rendered`, for a file's text (`evaluated: None`) or for the rendered
 /// JSON of a Jsonnet file, whose problems are located by JSON Pointer instead of
 /// line; `evaluated` is then the index of the JSON before template rendering.
+/// With `unchecked`, values holding lookups not made offline are not checked
+/// (see `offline`).
 fn parse_document(
     display: &str,
     rendered: &str,
     evaluated: Option<&PosIndex>,
+    unchecked: bool,
 ) -> Result<(RawConfig, PosIndex), ConfigError> {
     let doc = yaml::parse(rendered).map_err(|e| ConfigError::Invalid {
         diagnostics: vec![match evaluated {
@@ -216,10 +228,26 @@ fn parse_document(
     schema::normalize(&mut value);
     let mut diagnostics = non_i64_diagnostics(display, rendered, &mut value, &doc.index);
     diagnostics.extend(schema::check(display, &value, &doc.index));
+    if unchecked && !diagnostics.is_empty() {
+        let (set_aside, real) = offline::set_aside(diagnostics, &mut value, &doc.index);
+        diagnostics = real;
+        if !set_aside.is_empty() && diagnostics.is_empty() {
+            diagnostics = schema::check(display, &value, &doc.index);
+        }
+    }
+    let checked = unchecked.then(|| value.clone());
+    let keep = |d: &Diagnostic| {
+        checked
+            .as_ref()
+            .is_none_or(|v| !offline::is_about_unchecked(d, v, &doc.index))
+    };
     if diagnostics.is_empty() {
         match serde_json::from_value::<RawConfig>(value) {
             Ok(raw) => {
-                let semantic = validate::validate(display, &raw, &doc.index);
+                let semantic: Vec<Diagnostic> = validate::validate(display, &raw, &doc.index)
+                    .into_iter()
+                    .filter(keep)
+                    .collect();
                 if semantic.is_empty() {
                     return Ok((raw, doc.index));
                 }
@@ -228,7 +256,11 @@ fn parse_document(
             Err(e) => diagnostics.push(Diagnostic::new(display, None, e.to_string())),
         }
     } else {
-        diagnostics.extend(partial_semantic(display, &value, &doc.index));
+        diagnostics.extend(
+            partial_semantic(display, &value, &doc.index)
+                .into_iter()
+                .filter(keep),
+        );
         diagnostics.sort_by(Diagnostic::order);
         diagnostics.dedup();
     }

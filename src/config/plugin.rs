@@ -3,7 +3,9 @@
 //! with an optional `func_prefix`, and the template functions they provide.
 //!
 //! Anything that lives in AWS is fetched through [`RemoteSource`], which the
-//! aws layer implements; this module never talks to AWS itself.
+//! aws layer implements; this module never talks to AWS itself. Without a
+//! remote source (offline `validate`), a lookup in S3 or SSM is not made: it
+//! gives [`Lookup::Unchecked`] and the caller inserts [`UNCHECKED`] instead.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
@@ -126,10 +128,6 @@ pub enum PluginError {
         source: TfStateError,
     },
     #[error(
-        "tfstate {location}: reading it needs AWS access (S3), which this command does not use; use a local path to work offline"
-    )]
-    NeedsAws { index: usize, location: String },
-    #[error(
         "template function \"{function}\" already exists; set func_prefix on the {plugin} plugin"
     )]
     DuplicateFunction {
@@ -149,7 +147,6 @@ impl PluginError {
             | PluginError::MissingLocation { index }
             | PluginError::LocationNotAString { index, .. }
             | PluginError::TfState { index, .. }
-            | PluginError::NeedsAws { index, .. }
             | PluginError::DuplicateFunction { index, .. } => *index,
         }
     }
@@ -176,10 +173,30 @@ pub fn is_plugin_function_name(name: &str) -> bool {
         || name.ends_with(SSM_FUNC)
 }
 
+/// What an offline lookup inserts into the config in place of the value it
+/// could not read (a valid name, so that most checks pass; checks on values
+/// containing it are not reported, see `config::load`).
+pub const UNCHECKED: &str = "unchecked-offline-by-ecsched";
+
+/// The result of a plugin function.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Lookup {
+    Value(String),
+    /// Not looked up: it needs AWS access and there is no remote source. Says
+    /// what was not looked up, e.g. `tfstate "aws_x.y.id": the state is in S3 (s3://b/k)`.
+    Unchecked(String),
+}
+
+/// A tfstate of the `plugins:` list: read, or (offline) only located in S3.
+enum State {
+    Read(TfState),
+    InS3(String),
+}
+
 /// Loaded plugins: tfstate states keyed by function name
 /// (`<prefix>tfstate`), ssm function names, and a per-name SSM cache.
 pub struct Plugins<'r> {
-    tfstates: BTreeMap<String, TfState>,
+    tfstates: BTreeMap<String, State>,
     ssm_functions: BTreeSet<String>,
     remote: Option<&'r dyn RemoteSource>,
     ssm_cache: Mutex<HashMap<String, Result<SsmParameter, String>>>,
@@ -198,13 +215,13 @@ impl fmt::Debug for Plugins<'_> {
 impl<'r> Plugins<'r> {
     /// Loads every plugin of the list: reads each tfstate once (local files
     /// relative to `config_dir`, else `cwd`; S3 through `remote`) and
-    /// registers the function names. `ssm` is always available; without a
-    /// remote source, calling it fails with a message saying AWS access is
-    /// needed.
+    /// registers the function names. `ssm` is always available. Without a
+    /// remote source, states in S3 are not read and lookups in them and in SSM
+    /// give [`Lookup::Unchecked`].
     ///
     /// # Errors
     /// The first entry that cannot be loaded: unknown plugin name, missing
-    /// or unreadable tfstate, S3 without `remote`, clashing function names.
+    /// or unreadable tfstate, clashing function names.
     pub fn load(
         specs: &[PluginSpec],
         config_dir: &Path,
@@ -283,13 +300,24 @@ impl<'r> Plugins<'r> {
         name == PLUGIN_CALL || self.resolve(name).is_some()
     }
 
+    /// [`Plugins::lookup`], with [`UNCHECKED`] for a lookup that needs AWS access.
+    ///
+    /// # Errors
+    /// As [`Plugins::lookup`].
+    pub fn call(&self, name: &str, args: &[Value]) -> Result<String, String> {
+        self.lookup(name, args).map(|l| match l {
+            Lookup::Value(v) => v,
+            Lookup::Unchecked(_) => UNCHECKED.to_owned(),
+        })
+    }
+
     /// Calls a plugin function with evaluated template arguments and
-    /// returns the text to insert.
+    /// returns the text to insert (or, offline, what it could not look up).
     ///
     /// # Errors
     /// The message of the template error: address not found, wrong
-    /// arguments, SSM failures (or no AWS access), unknown function.
-    pub fn call(&self, name: &str, args: &[Value]) -> Result<String, String> {
+    /// arguments, SSM failures, unknown function.
+    pub fn lookup(&self, name: &str, args: &[Value]) -> Result<Lookup, String> {
         if name == PLUGIN_CALL {
             let Some((target, rest)) = args.split_first() else {
                 return Err(
@@ -306,7 +334,7 @@ impl<'r> Plugins<'r> {
                     self.function_names().join(", ")
                 ));
             }
-            return self.call(target, rest);
+            return self.lookup(target, rest);
         }
         match self.resolve(name) {
             Some(Func::Tfstate(state)) => {
@@ -317,7 +345,7 @@ impl<'r> Plugins<'r> {
                     ));
                 };
                 let addr = string_arg(name, 1, addr)?;
-                lookup_tfstate(state, &addr)
+                lookup_tfstate(name, state, &addr)
             }
             Some(Func::Tfstatef(state)) => {
                 let Some((format, rest)) = args.split_first() else {
@@ -325,7 +353,7 @@ impl<'r> Plugins<'r> {
                 };
                 let format = string_arg(name, 1, format)?;
                 let addr = go_sprintf(&format, rest).map_err(|e| format!("{name}: {e}"))?;
-                lookup_tfstate(state, &addr)
+                lookup_tfstate(name, state, &addr)
             }
             Some(Func::Ssm) => self.ssm(name, args),
             None => Err(format!("function \"{name}\" is not defined")),
@@ -342,7 +370,7 @@ impl<'r> Plugins<'r> {
         self.ssm_functions.contains(name).then_some(Func::Ssm)
     }
 
-    fn ssm(&self, func: &str, args: &[Value]) -> Result<String, String> {
+    fn ssm(&self, func: &str, args: &[Value]) -> Result<Lookup, String> {
         let (name, index) = match args {
             [name] => (string_arg(func, 1, name)?, None),
             [name, index] => (string_arg(func, 1, name)?, Some(index_arg(func, index)?)),
@@ -354,9 +382,9 @@ impl<'r> Plugins<'r> {
             }
         };
         let Some(remote) = self.remote else {
-            return Err(format!(
-                "ssm parameter \"{name}\" cannot be read: SSM lookups need AWS access, which this command does not use"
-            ));
+            return Ok(Lookup::Unchecked(format!(
+                "{func} \"{name}\": SSM parameters need AWS access"
+            )));
         };
         let param = {
             let mut cache = self
@@ -369,7 +397,7 @@ impl<'r> Plugins<'r> {
                 .clone()
         };
         let param = param.map_err(|e| format!("ssm parameter \"{name}\": {e}"))?;
-        match (param.kind, index) {
+        let value = match (param.kind, index) {
             (SsmParameterKind::String | SsmParameterKind::SecureString, None) => Ok(param.value),
             (SsmParameterKind::String | SsmParameterKind::SecureString, Some(i)) => Err(format!(
                 "ssm parameter \"{name}\" is a {} and takes no index (got {i})",
@@ -387,24 +415,30 @@ impl<'r> Plugins<'r> {
                     )
                 })
             }
-        }
+        };
+        value.map(Lookup::Value)
     }
 }
 
 enum Func<'a> {
-    Tfstate(&'a TfState),
-    Tfstatef(&'a TfState),
+    Tfstate(&'a State),
+    Tfstatef(&'a State),
     Ssm,
 }
 
-fn lookup_tfstate(state: &TfState, addr: &str) -> Result<String, String> {
+fn lookup_tfstate(func: &str, state: &State, addr: &str) -> Result<Lookup, String> {
     // tfstate-lookup turns single quotes into double quotes first, so that
     // `aws_x.y['k'].id` can be written inside a double-quoted argument.
     let addr = addr.replace('\'', "\"");
-    state
-        .lookup(&addr)
-        .map(|v| to_template_string(&v))
-        .ok_or_else(|| format!("{addr} is not found in tfstate"))
+    match state {
+        State::Read(state) => state
+            .lookup(&addr)
+            .map(|v| Lookup::Value(to_template_string(&v)))
+            .ok_or_else(|| format!("{addr} is not found in tfstate")),
+        State::InS3(location) => Ok(Lookup::Unchecked(format!(
+            "{func} \"{addr}\": the state is in S3 ({location})"
+        ))),
+    }
 }
 
 fn load_tfstate(
@@ -413,7 +447,7 @@ fn load_tfstate(
     config_dir: &Path,
     cwd: &Path,
     remote: Option<&dyn RemoteSource>,
-) -> Result<TfState, PluginError> {
+) -> Result<State, PluginError> {
     let present = |key: &str| spec.config.get(key).filter(|v| !v.is_null());
     // ecschedule: `path` wins over `url`.
     let (location, written) = if let Some(path) = present("path") {
@@ -455,7 +489,7 @@ fn read_state(
     source: &Source<'_>,
     remote: Option<&dyn RemoteSource>,
     follow_backend: bool,
-) -> Result<TfState, PluginError> {
+) -> Result<State, PluginError> {
     let tf = |source| PluginError::TfState { index, source };
     let source_name = if follow_backend {
         source.shown.clone()
@@ -501,14 +535,13 @@ fn read_state(
                     return read_state(index, &remote_location, source, remote, false);
                 }
             }
-            TfState::from_slice(&bytes, &source_name).map_err(tf)
+            TfState::from_slice(&bytes, &source_name)
+                .map(State::Read)
+                .map_err(tf)
         }
         TfStateLocation::S3 { bucket, key } => {
             let Some(remote) = remote else {
-                return Err(PluginError::NeedsAws {
-                    index,
-                    location: source_name,
-                });
+                return Ok(State::InS3(location.to_string()));
             };
             let bytes = remote.s3_get_object(bucket, key).map_err(|cause| {
                 tf(TfStateError::Fetch {
@@ -516,7 +549,9 @@ fn read_state(
                     cause,
                 })
             })?;
-            TfState::from_slice(&bytes, &source_name).map_err(tf)
+            TfState::from_slice(&bytes, &source_name)
+                .map(State::Read)
+                .map_err(tf)
         }
     }
 }
@@ -695,8 +730,21 @@ mod tests {
             Ok("subnet-039cb8363ae3f2b74".to_owned())
         );
 
-        let e = Plugins::load(&specs, Path::new("."), Path::new("."), None).expect_err("offline");
-        assert!(e.to_string().contains("needs AWS access"), "{e}");
+        // Offline, the state is not read and lookups in it are not made.
+        let offline = Plugins::load(&specs, Path::new("."), Path::new("."), None).expect("offline");
+        assert_eq!(
+            offline.lookup("tfstate", &[json!("output.x")]),
+            Ok(Lookup::Unchecked(
+                "tfstate \"output.x\": the state is in S3 (s3://t3-kato-terraform-backend-osaka/prod/terraform.tfstate)".to_owned()
+            ))
+        );
+        assert_eq!(
+            offline.call(
+                "plugin",
+                &[json!("tfstatef"), json!("output.%s"), json!("x")]
+            ),
+            Ok(UNCHECKED.to_owned())
+        );
         let missing = [spec(
             "tfstate",
             &json!({"url": "s3://b/missing.tfstate"}),
@@ -844,12 +892,11 @@ mod tests {
 
         let offline = Plugins::load(&[], Path::new("."), Path::new("."), None).expect("load");
         assert!(offline.is_function("ssm"));
-        let e = offline
-            .call("ssm", &[json!("/app/plain")])
-            .expect_err("offline");
         assert_eq!(
-            e,
-            "ssm parameter \"/app/plain\" cannot be read: SSM lookups need AWS access, which this command does not use"
+            offline.lookup("ssm", &[json!("/app/plain")]),
+            Ok(Lookup::Unchecked(
+                "ssm \"/app/plain\": SSM parameters need AWS access".to_owned()
+            ))
         );
     }
 

@@ -46,6 +46,10 @@ pub struct RawConfig {
     /// Template plugins: `tfstate` and `ssm`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub plugins: Option<Vec<RawPlugin>>,
+    /// `s3://BUCKET/KEY`: `apply` and `delete` take a lock object there first, so
+    /// that concurrent runs are serialised (overridden by `--lock`/`ECSCHED_LOCK`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lock: Option<String>,
 }
 
 /// A template plugin declaration.
@@ -150,6 +154,10 @@ ecs_target_struct! {
         /// Tags of the rule (the `ecschedule:tracking-id` tag is managed by ecsched).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         pub tags: Option<BTreeMap<String, String>>,
+        /// IAM role of the rule itself (PutRule's RoleArn, used for targets on other
+        /// event buses): name, `path/name` or ARN. Not the targets' `role`.
+        #[serde(rename = "ruleRole", default, skip_serializing_if = "Option::is_none")]
+        pub rule_role: Option<String>,
         /// ecschedule allows `region` per rule; it must equal the top-level region.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         pub region: Option<String>,

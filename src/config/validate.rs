@@ -239,6 +239,9 @@ fn rule(c: &mut Ctx<'_>, raw: &RawConfig, r: &RawRule, p: &str, label: &str) {
     if let Err(e) = expr::parse_rule_expression(&r.schedule_expression) {
         c.err(&format!("{p}/scheduleExpression"), label, e.to_string());
     }
+    if let Some(role) = &r.rule_role {
+        check_role(c, &format!("{p}/ruleRole"), label, role);
+    }
     if r.description.as_ref().is_some_and(|d| d.len() > 512) {
         c.err(
             &format!("{p}/description"),

@@ -86,8 +86,10 @@ pub(crate) fn ecs_target(
                 cpu: c.cpu.map(i32_of),
                 memory: c.memory.map(i32_of),
                 memory_reservation: c.memory_reservation.map(i32_of),
+                extra: None,
             })
             .collect(),
+        extra: None,
     };
     EcsTarget {
         cluster_arn: cluster_arn.to_string(),
@@ -182,6 +184,8 @@ fn rule(r: &RawRule, cluster_arn: &str, default_role: &str, ctx: &AccountContext
         } else {
             State::Enabled
         },
+        role_arn: non_empty(&r.rule_role).map(|role| arn::role(&role, ctx)),
+        event_pattern: None,
         tags: r.tags.clone().unwrap_or_default(),
         targets,
     }

@@ -209,6 +209,7 @@ pub fn rule(r: &Rule, default_role: &str, ctx: &AccountContext) -> RawRule {
         disabled: some_if(r.state == State::Disabled, true),
         event_bus_name: some_if(r.event_bus != super::DEFAULT_EVENT_BUS, r.event_bus.clone()),
         tags: non_empty_map(&r.tags),
+        rule_role: r.role_arn.as_deref().map(|a| arn::shorten_role(a, ctx)),
         ..RawRule::default()
     };
     match r.targets.as_slice() {
@@ -280,10 +281,42 @@ pub struct Header {
     pub tracking_id: Option<String>,
     /// Plugins of a loaded config, carried over.
     pub plugins: Option<Vec<crate::config::raw::RawPlugin>>,
+    /// The lock location of a loaded config, carried over.
+    pub lock: Option<String>,
+}
+
+/// Every string of `raw` (values and map keys) escaped for the template pass
+/// (`config::template::escape`), so that live values containing `{{` load back
+/// as themselves instead of being run as templates.
+fn escape_templates(raw: crate::config::raw::RawConfig) -> crate::config::raw::RawConfig {
+    fn walk(v: serde_json::Value) -> serde_json::Value {
+        use serde_json::Value;
+        let esc = |s: String| {
+            if s.contains("{{") {
+                crate::config::template::escape(&s)
+            } else {
+                s
+            }
+        };
+        match v {
+            Value::String(s) => Value::String(esc(s)),
+            Value::Array(a) => Value::Array(a.into_iter().map(walk).collect()),
+            Value::Object(m) => {
+                Value::Object(m.into_iter().map(|(k, v)| (esc(k), walk(v))).collect())
+            }
+            other => other,
+        }
+    }
+    match serde_json::to_value(&raw) {
+        Ok(v) => serde_json::from_value(walk(v)).unwrap_or(raw),
+        // The config types always serialize; keep the value as it is otherwise.
+        Err(_) => raw,
+    }
 }
 
 /// The whole config `dump` prints: rules sorted by name (those with at least
-/// one ECS target of ours), then schedules. Loads back and plans to no changes.
+/// one ECS target of ours), then schedules, with template syntax in live values
+/// escaped. Loads back and plans to no changes.
 pub fn config(
     header: Header,
     rules: &[Rule],
@@ -301,7 +334,7 @@ pub fn config(
         .iter()
         .map(|s| schedule(s, &default_role, ctx))
         .collect();
-    crate::config::raw::RawConfig {
+    escape_templates(crate::config::raw::RawConfig {
         role: header.role,
         region: Some(header.region),
         cluster: Some(header.cluster),
@@ -309,5 +342,6 @@ pub fn config(
         rules: Some(out_rules),
         schedules: (!out_schedules.is_empty()).then_some(out_schedules),
         plugins: header.plugins,
-    }
+        lock: header.lock,
+    })
 }

@@ -1,11 +1,14 @@
 //! The target `Input` JSON (an ECS TaskOverride) ↔ `TaskOverrides`. Parsing is
 //! lenient about what ecschedule and the console write (`{"containerOverrides":null}`,
 //! missing keys, environment in any order); encoding is canonical and omits
-//! everything empty, so equal models always give equal strings.
+//! everything empty, so equal models always give equal strings. Keys ecsched does
+//! not model (e.g. `inferenceAcceleratorOverrides`, a container's `gpu`) are kept
+//! in `extra` and written back as they were: a write never drops them silently.
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
 
 use super::{ContainerOverride, TaskOverrides, TypedValue};
 
@@ -24,6 +27,9 @@ struct WireOverride {
     execution_role_arn: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     ephemeral_storage: Option<WireStorage>,
+    /// Everything else, kept verbatim.
+    #[serde(flatten)]
+    extra: Map<String, Value>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -51,6 +57,9 @@ struct WireContainer {
     memory: Option<i32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     memory_reservation: Option<i32>,
+    /// Everything else, kept verbatim.
+    #[serde(flatten)]
+    extra: Map<String, Value>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -70,6 +79,23 @@ struct WireTyped {
 
 fn non_empty(s: Option<String>) -> Option<String> {
     s.filter(|s| !s.is_empty())
+}
+
+/// Unknown keys as a canonical JSON object (keys sorted), `None` when none.
+fn extra_text(extra: Map<String, Value>) -> Option<String> {
+    if extra.is_empty() {
+        return None;
+    }
+    let sorted: std::collections::BTreeMap<String, Value> = extra.into_iter().collect();
+    serde_json::to_string(&sorted).ok()
+}
+
+/// The unknown keys back as a map (an unreadable text yields none).
+fn extra_map(extra: &Option<String>) -> Map<String, Value> {
+    extra
+        .as_deref()
+        .and_then(|t| serde_json::from_str::<Map<String, Value>>(t).ok())
+        .unwrap_or_default()
 }
 
 /// Parses a target Input. `None`/empty input means no overrides.
@@ -97,6 +123,7 @@ pub fn parse(input: Option<&str>) -> Result<TaskOverrides, String> {
             cpu: c.cpu,
             memory: c.memory,
             memory_reservation: c.memory_reservation,
+            extra: extra_text(c.extra),
         })
         .collect();
     Ok(TaskOverrides {
@@ -106,6 +133,7 @@ pub fn parse(input: Option<&str>) -> Result<TaskOverrides, String> {
         execution_role_arn: non_empty(wire.execution_role_arn),
         ephemeral_storage_gib: wire.ephemeral_storage.map(|s| s.size_in_gi_b),
         containers,
+        extra: extra_text(wire.extra),
     })
 }
 
@@ -156,6 +184,7 @@ pub fn encode(o: &TaskOverrides) -> Option<String> {
                     cpu: c.cpu,
                     memory: c.memory,
                     memory_reservation: c.memory_reservation,
+                    extra: extra_map(&c.extra),
                 })
                 .collect()
         }),
@@ -166,6 +195,7 @@ pub fn encode(o: &TaskOverrides) -> Option<String> {
         ephemeral_storage: o
             .ephemeral_storage_gib
             .map(|g| WireStorage { size_in_gi_b: g }),
+        extra: extra_map(&o.extra),
     };
     // Serialising plain structs of strings and integers cannot fail.
     serde_json::to_string(&wire).ok()
@@ -207,6 +237,20 @@ mod tests {
         ))
         .unwrap();
         assert_eq!(a, b);
+    }
+
+    #[test]
+    fn keys_ecsched_does_not_model_are_kept() {
+        let live = r#"{"containerOverrides":[{"name":"c","command":["x"],"gpu":"1"}],"inferenceAcceleratorOverrides":[{"deviceName":"d","deviceType":"t"}]}"#;
+        let o = parse(Some(live)).unwrap();
+        assert_eq!(
+            o.extra.as_deref(),
+            Some(r#"{"inferenceAcceleratorOverrides":[{"deviceName":"d","deviceType":"t"}]}"#)
+        );
+        assert_eq!(o.containers[0].extra.as_deref(), Some(r#"{"gpu":"1"}"#));
+        let back: serde_json::Value = serde_json::from_str(&encode(&o).unwrap()).unwrap();
+        let want: serde_json::Value = serde_json::from_str(live).unwrap();
+        assert_eq!(back, want, "written back whole");
     }
 
     #[test]

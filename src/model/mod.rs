@@ -76,6 +76,11 @@ pub struct Rule {
     pub description: String,
     pub schedule_expression: String,
     pub state: State,
+    /// The rule's own IAM role (PutRule's RoleArn), as an ARN.
+    pub role_arn: Option<String>,
+    /// An event pattern next to the schedule: not configurable, kept as it is
+    /// live (PutRule would clear it otherwise).
+    pub event_pattern: Option<String>,
     /// User tags; the tracking tag is not part of the model (it is ownership, handled apart).
     pub tags: BTreeMap<String, String>,
     /// Sorted by id.
@@ -186,6 +191,9 @@ pub struct TaskOverrides {
     pub execution_role_arn: Option<String>,
     pub ephemeral_storage_gib: Option<i32>,
     pub containers: Vec<ContainerOverride>,
+    /// Keys of the live Input that ecsched does not model, as a canonical JSON
+    /// object: kept as they are on write (never silently dropped).
+    pub extra: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema, Default)]
@@ -200,6 +208,9 @@ pub struct ContainerOverride {
     pub cpu: Option<i32>,
     pub memory: Option<i32>,
     pub memory_reservation: Option<i32>,
+    /// Keys of this container override ecsched does not model (canonical JSON
+    /// object), kept on write.
+    pub extra: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]

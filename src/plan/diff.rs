@@ -203,6 +203,57 @@ pub struct DiffInput<'a> {
     pub selection: &'a PlanSelection,
 }
 
+/// Keeps what the live resource has that the config cannot express (an event
+/// pattern next to the schedule, Input keys ecsched does not model), so that a
+/// write never drops it silently; returns what was kept, for the plan's notes.
+fn keep_unmodelled(want: &mut Resource, have: &Resource) -> Vec<String> {
+    fn keep_overrides(
+        want: &mut crate::model::TaskOverrides,
+        have: &crate::model::TaskOverrides,
+        kept: &mut Vec<String>,
+    ) {
+        if want.extra.is_none() && have.extra.is_some() {
+            want.extra = have.extra.clone();
+            kept.push(format!(
+                "Input {}",
+                have.extra.as_deref().unwrap_or_default()
+            ));
+        }
+        for c in &mut want.containers {
+            if let Some(h) = have.containers.iter().find(|h| h.name == c.name)
+                && c.extra.is_none()
+                && h.extra.is_some()
+            {
+                c.extra = h.extra.clone();
+                kept.push(format!(
+                    "container {} override {}",
+                    c.name,
+                    h.extra.as_deref().unwrap_or_default()
+                ));
+            }
+        }
+    }
+    let mut kept = Vec::new();
+    match (want, have) {
+        (Resource::Rule(w), Resource::Rule(h)) => {
+            if w.event_pattern.is_none() && h.event_pattern.is_some() {
+                w.event_pattern = h.event_pattern.clone();
+                kept.push("the rule's EventPattern".to_string());
+            }
+            for t in &mut w.targets {
+                if let Some(ht) = h.targets.iter().find(|ht| ht.id == t.id) {
+                    keep_overrides(&mut t.ecs.overrides, &ht.ecs.overrides, &mut kept);
+                }
+            }
+        }
+        (Resource::Schedule(w), Resource::Schedule(h)) => {
+            keep_overrides(&mut w.ecs.overrides, &h.ecs.overrides, &mut kept);
+        }
+        _ => {}
+    }
+    kept
+}
+
 /// Why a live resource that is not declared is left alone.
 fn unmanaged_reason(have: &LiveResource, tracking: &str) -> LeftAloneReason {
     let address = have.resource.address();
@@ -271,6 +322,7 @@ pub fn compute(input: &DiffInput<'_>) -> Result<ChangeSet, SelectError> {
         {
             w.tags = h.tags.clone();
         }
+        let kept = keep_unmodelled(&mut want, &have.resource);
         let is_rule = matches!(address, Address::Rule { .. });
         // A rule tagged for another trackingId, or a schedule in a group tagged
         // for one, belongs to another config: never taken over silently.
@@ -292,6 +344,12 @@ pub fn compute(input: &DiffInput<'_>) -> Result<ChangeSet, SelectError> {
             notes.push(format!(
                 "targets not managed by ecsched are kept: {}",
                 have.foreign_targets.join(", ")
+            ));
+        }
+        if !kept.is_empty() {
+            notes.push(format!(
+                "live settings ecsched does not model are kept as they are: {}",
+                kept.join("; ")
             ));
         }
         match (&takeover_from, is_rule) {
@@ -395,7 +453,6 @@ fn target_count(have: &LiveResource) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::yaml;
     use crate::model::{AccountContext, desired};
 
     fn ctx() -> AccountContext {
@@ -406,9 +463,11 @@ mod tests {
         }
     }
 
+    /// The desired state of a config text (parsed as plain YAML: the planner's
+    /// tests need no templates or validation).
     fn desired_from(text: &str) -> DesiredState {
-        let doc = yaml::parse(text).unwrap();
-        let raw = serde_json::from_value(doc.value).unwrap();
+        let doc: serde_json::Value = serde_saphyr::from_str(text).unwrap();
+        let raw = serde_json::from_value(doc).unwrap();
         desired::build(&raw, &ctx())
     }
 

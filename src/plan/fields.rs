@@ -77,6 +77,8 @@ mod tests {
             description: String::new(),
             schedule_expression: "rate(1 hour)".into(),
             state: State::Enabled,
+            role_arn: None,
+            event_pattern: None,
             tags: Default::default(),
             targets: vec![Target {
                 id: "r".into(),

@@ -3,14 +3,17 @@
 //!
 //! # Format
 //!
-//! A plan file is a fixed 85-byte header followed by the payload, the
-//! [`Plan`](super::Plan) serialized with bincode. The header identifies the
-//! file, its format version and payload encoding, carries the payload length
-//! and its SHA-256 (corruption and truncation detection), and an optional
-//! HMAC-SHA256 signature (tamper evidence) keyed by `ECSCHED_PLAN_KEY`.
-//! Everything is checked before the payload is decoded; any mismatch refuses
-//! the whole file. Plan files are written atomically with mode 0600 (they may
-//! contain secrets such as environment values).
+//! A plan file is a fixed 117-byte header followed by the stored payload. The
+//! payload is the [`Plan`](super::Plan) serialized with bincode; with a key
+//! (`ECSCHED_PLAN_KEY`) it is stored encrypted (XChaCha20-Poly1305) and the
+//! file is signed (HMAC-SHA256 over the header and the stored payload). The
+//! header identifies the file, its format version and payload encoding, says
+//! whether the file is protected (and carries the key id and nonce), the
+//! stored payload's length and SHA-256 (corruption and truncation detection),
+//! and the signature (tamper evidence). Everything is checked before the
+//! payload is decrypted and decoded; any mismatch refuses the whole file. Plan
+//! files are written atomically with mode 0600: an unkeyed plan holds secrets
+//! such as environment values in clear.
 //!
 //! # Wire format
 //!
@@ -18,36 +21,62 @@
 //!
 //! ```text
 //! offset 0   8 bytes  magic  b"ECSPLAN\0"
-//! offset 8   u16      format version (FORMAT_VERSION = 2)
+//! offset 8   u16      format version (FORMAT_VERSION = 3)
 //! offset 10  u16      payload encoding id (1 = bincode 2.0.1 serde API,
 //!                     config::standard(): little-endian, varint integers)
-//! offset 12  u64      payload length N (at most MAX_PAYLOAD_LEN = 64 MiB)
-//! offset 20  32 bytes SHA-256(payload)
-//! offset 52  u8       signature kind (0 = none, 1 = HMAC-SHA256)
-//! offset 53  32 bytes HMAC-SHA256(key, bytes [0, 53) ++ payload) when kind = 1;
-//!                     all zeros when kind = 0
-//! offset 85  N bytes  payload
+//! offset 12  u8       protection (0 = none: unsigned, plain;
+//!                     1 = keyed: HMAC-SHA256 signed, XChaCha20-Poly1305 encrypted)
+//! offset 13  8 bytes  key id: HKDF output identifying the key (zeros when 0)
+//! offset 21  24 bytes nonce: random, fresh for every file (zeros when 0)
+//! offset 45  u64      stored payload length N (at most MAX_PAYLOAD_LEN = 64 MiB)
+//! offset 53  32 bytes SHA-256(stored payload)
+//! offset 85  32 bytes HMAC-SHA256(mac key, bytes [0, 85) ++ stored payload)
+//!                     when protection = 1; all zeros when 0
+//! offset 117 N bytes  stored payload: protection 0: the bincode payload;
+//!                     protection 1: XChaCha20-Poly1305(enc key, nonce,
+//!                     aad = bytes [0, 45), bincode payload) = ciphertext ‖ 16-byte tag
 //! ```
 //!
+//! Keys (protection 1): three values are derived from the raw bytes of
+//! `ECSCHED_PLAN_KEY` with HKDF-SHA256 (RFC 5869; no salt, one `info` label
+//! each, see [`derive_keys`]): the key id, the HMAC key and the encryption key.
+//! The raw key is never used directly, so the signature and the cipher never
+//! share a key. There is no per-file salt: the 24-byte random nonce already
+//! makes every (key, nonce) pair unique (a collision is negligible even after
+//! 2^48 files, unlike a 12-byte nonce), a salt stored in the file would add
+//! nothing against guessing a weak key (the attacker reads it), and per-file
+//! keys would buy nothing more. HKDF is not a password hash: the key must be a
+//! high-entropy secret (e.g. `openssl rand -base64 32`), not a passphrase.
+//! The key id lets a reader tell "another key" from "modified"; it reveals
+//! nothing about the key beyond what the signature already does.
+//!
 //! The file ends exactly after the payload. [`decode`] checks, in this order:
-//! magic, version, encoding, declared length (limit, truncation, trailing
-//! bytes), SHA-256, signature, then decodes the payload with a 64 MiB bincode
-//! allocation limit and requires it to consume the whole payload. Every byte
-//! of the header is therefore validated: flipping any single byte of a file,
+//! magic, version, encoding, protection kind, declared length (limit,
+//! truncation, trailing bytes), SHA-256 of the stored payload, then the
+//! protection: for 0, the key id, nonce and signature fields must be zero;
+//! for 1, the key id, then the HMAC (constant-time), then the AEAD tag while
+//! decrypting. Then it decodes the payload with a 64 MiB bincode allocation
+//! limit and requires it to consume the whole payload. Every byte of the
+//! header is therefore validated: flipping any single byte of a file,
 //! truncating it or appending to it is always refused.
 //!
-//! Signature rules (the key is `ECSCHED_PLAN_KEY`, read by the CLI, see [`key_from_value`]):
+//! Protection rules (the key is `ECSCHED_PLAN_KEY`, read by the CLI, see [`key_from_value`]):
 //!
-//! | file \ reader | no key                    | key set                     |
-//! |---------------|---------------------------|-----------------------------|
-//! | unsigned      | accepted                  | refused ([`PlanFileError::Unsigned`]) |
-//! | signed        | refused ([`PlanFileError::SignedButNoKey`]) | verified in constant time ([`PlanFileError::BadSignature`]) |
+//! | writer \ reader          | no key                          | key set                                   |
+//! |--------------------------|---------------------------------|-------------------------------------------|
+//! | no key: unsigned, plain  | accepted                        | refused ([`PlanFileError::Unsigned`])     |
+//! | key: signed + encrypted  | refused ([`PlanFileError::NeedsKey`]) | key id, HMAC and AEAD tag verified ([`PlanFileError::WrongKey`], [`PlanFileError::BadSignature`], [`PlanFileError::BadCiphertext`]) |
 //!
-//! A signed plan read without a key is refused rather than silently accepted
-//! unverified: the signature says the pipeline that produced it requires
-//! authenticated plans, so an apply environment that lost its key must fail
-//! loudly (the message says to set `ECSCHED_PLAN_KEY`). The SHA-256 alone is
-//! not tamper evidence: anyone can recompute it.
+//! No other combination is written or read. A keyed plan read without a key
+//! is refused rather than silently accepted: it cannot be decrypted anyway, and
+//! its protection says the pipeline that produced it requires authenticated
+//! plans, so an apply environment that lost its key must fail loudly (the
+//! message says to set `ECSCHED_PLAN_KEY`). The whole payload is encrypted,
+//! the plan id and the metadata `show` prints included: without the key
+//! nothing but the header (and the payload's length) can be read. The SHA-256
+//! alone is not tamper evidence: anyone can recompute it. Encryption does not
+//! prevent replay: a plan is single-use through its fingerprints and the
+//! applied-plan record, not through the file.
 //!
 //! # Versioning
 //!
@@ -55,22 +84,31 @@
 //! exact shape of [`Plan`](super::Plan) and of every model type it contains.
 //! Therefore:
 //!
-//! * Bump [`FORMAT_VERSION`] on ANY change to the header layout or to the
-//!   serde shape of the payload: adding, removing, reordering or renaming
-//!   fields or enum variants, or changing a field's type, in `plan/mod.rs` or
-//!   `model/mod.rs`. The `payload_shape_is_pinned` test fails when the shape
-//!   changes, as a reminder.
+//! * Bump [`FORMAT_VERSION`] on ANY change to the header layout, to the
+//!   protection scheme (cipher, key derivation, what is signed or used as
+//!   associated data) or to the serde shape of the payload: adding, removing,
+//!   reordering or renaming fields or enum variants, or changing a field's
+//!   type, in `plan/mod.rs` or `model/mod.rs`. The `payload_shape_is_pinned`
+//!   test fails when the shape changes, and `keyed_encoding_is_pinned` when the
+//!   key derivation does, as reminders.
+//! * Version history: 2 = 85-byte header, optional HMAC keyed with the raw
+//!   key, payload always in clear; 3 = 117-byte header, keyed files encrypted,
+//!   HKDF-derived keys, key id.
 //! * Readers accept exactly one format version; there is no migration. Plan
 //!   files are short-lived artefacts: re-run `ecsched plan` with the new
 //!   version.
 //! * A different serializer gets a new payload encoding id (never reuse an id);
 //!   readers reject ids they do not know.
-//! * New signature kinds get a new kind byte; readers reject unknown kinds.
+//! * A new protection scheme gets a new protection byte (never reuse one);
+//!   readers reject kinds they do not know.
 
 use std::fs;
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 
+use chacha20poly1305::aead::{Aead, Payload};
+use chacha20poly1305::{XChaCha20Poly1305, XNonce};
+use hkdf::Hkdf;
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::{Digest, Sha256};
 
@@ -79,26 +117,39 @@ use super::Plan;
 /// The 8 bytes every plan file starts with.
 pub const MAGIC: [u8; 8] = *b"ECSPLAN\0";
 /// The only format version this build reads and writes.
-pub const FORMAT_VERSION: u16 = 2;
+pub const FORMAT_VERSION: u16 = 3;
 /// Payload encoding id: bincode 2.0.1 serde API with `config::standard()`.
 pub const ENCODING_BINCODE2_STANDARD: u16 = 1;
-/// Signature kind: unsigned (signature field all zeros).
-pub const SIGNATURE_NONE: u8 = 0;
-/// Signature kind: HMAC-SHA256 over the first 53 header bytes and the payload.
-pub const SIGNATURE_HMAC_SHA256: u8 = 1;
-/// Size of the fixed header; the payload starts here.
-pub const HEADER_LEN: usize = 85;
-/// Largest payload written or read (also bincode's decode allocation limit).
+/// Protection kind: none (unsigned, payload in clear; key id, nonce and signature all zeros).
+pub const PROTECTION_NONE: u8 = 0;
+/// Protection kind: signed with HMAC-SHA256 over bytes [0, 85) and the stored payload,
+/// payload encrypted with XChaCha20-Poly1305; keys derived with HKDF-SHA256.
+pub const PROTECTION_HMAC_XCHACHA: u8 = 1;
+/// Size of the fixed header; the stored payload starts here.
+pub const HEADER_LEN: usize = 117;
+/// Largest stored payload written or read (also bincode's decode allocation limit).
 pub const MAX_PAYLOAD_LEN: usize = 64 * 1024 * 1024;
-/// Environment variable holding the signing key.
+/// Environment variable holding the plan key.
 pub const PLAN_KEY_ENV: &str = "ECSCHED_PLAN_KEY";
 
 const VERSION_AT: usize = 8;
 const ENCODING_AT: usize = 10;
-const LENGTH_AT: usize = 12;
-const HASH_AT: usize = 20;
-const SIG_KIND_AT: usize = 52;
-const SIG_AT: usize = 53;
+const PROTECTION_AT: usize = 12;
+const KEY_ID_AT: usize = 13;
+const NONCE_AT: usize = 21;
+const LENGTH_AT: usize = 45;
+const HASH_AT: usize = 53;
+const SIG_AT: usize = 85;
+
+const KEY_ID_LEN: usize = NONCE_AT - KEY_ID_AT;
+const NONCE_LEN: usize = LENGTH_AT - NONCE_AT;
+/// Poly1305 tag appended to the ciphertext.
+const TAG_LEN: usize = 16;
+
+/// HKDF-SHA256 `info` labels, one per derived value (never reuse one for another purpose).
+const INFO_KEY_ID: &[u8] = b"ecsched plan file: key id";
+const INFO_MAC_KEY: &[u8] = b"ecsched plan file: HMAC-SHA256 key";
+const INFO_ENC_KEY: &[u8] = b"ecsched plan file: XChaCha20-Poly1305 key";
 
 type HmacSha256 = Hmac<Sha256>;
 
@@ -117,6 +168,11 @@ pub enum PlanFileError {
          (it supports {ENCODING_BINCODE2_STANDARD} = bincode)"
     )]
     UnknownEncoding { found: u16 },
+    #[error(
+        "the plan file has an unknown protection kind {found} (this ecsched knows \
+         {PROTECTION_NONE} = unsigned and {PROTECTION_HMAC_XCHACHA} = signed and encrypted)"
+    )]
+    UnknownProtection { found: u8 },
     #[error("the plan file declares a payload of {length} bytes, more than the limit of {limit}")]
     PayloadTooLarge { length: u64, limit: u64 },
     #[error("the plan file is truncated: expected {expected} bytes, found {found}")]
@@ -128,27 +184,40 @@ pub enum PlanFileError {
     TrailingBytes { expected: u64, found: u64 },
     #[error("the plan file is corrupt or was modified: its SHA-256 does not match")]
     HashMismatch,
-    #[error("the plan file has an unknown signature kind {found}")]
-    UnknownSignatureKind { found: u8 },
     #[error(
-        "the plan file is corrupt or was modified: it is marked unsigned but its signature \
-         field is not empty"
+        "the plan file is corrupt or was modified: it is marked unsigned and unencrypted but \
+         its key id, nonce or signature field is not empty"
     )]
-    StraySignature,
+    StrayProtectionFields,
     #[error(
         "the plan file is not signed, but {PLAN_KEY_ENV} is set: refusing an unsigned plan \
          (make it with {PLAN_KEY_ENV} set, or unset it to accept unsigned plans)"
     )]
     Unsigned,
-    #[error("the plan file's signature does not match: it was signed with another key or modified")]
+    #[error(
+        "the plan file is signed and encrypted, but {PLAN_KEY_ENV} is not set: set it to the \
+         key the plan was made with to verify and decrypt it"
+    )]
+    NeedsKey,
+    #[error(
+        "the plan file was signed and encrypted with another key: {PLAN_KEY_ENV} is not the \
+         key the plan was made with"
+    )]
+    WrongKey,
+    #[error(
+        "the plan file was modified after it was signed: its signature does not match, \
+         although {PLAN_KEY_ENV} is the key it was made with"
+    )]
     BadSignature,
     #[error(
-        "the plan file is signed, but {PLAN_KEY_ENV} is not set: set it to the key the plan \
-         was made with so that the signature can be verified"
+        "the plan file's encrypted payload does not authenticate, although its signature \
+         matches: it was not written by ecsched"
     )]
-    SignedButNoKey,
-    #[error("the plan signing key is empty: {PLAN_KEY_ENV} must not be empty")]
+    BadCiphertext,
+    #[error("the plan key is empty: {PLAN_KEY_ENV} must not be empty")]
     EmptyKey,
+    #[error("the plan file could not be protected: {0}")]
+    Crypto(String),
     #[error("the plan could not be serialized: {0}")]
     Encode(String),
     #[error("the plan file's payload could not be decoded: {0}")]
@@ -173,57 +242,136 @@ fn bincode_config() -> impl bincode::config::Config {
     bincode::config::standard().with_limit::<MAX_PAYLOAD_LEN>()
 }
 
-fn new_mac(key: &[u8]) -> Result<HmacSha256, PlanFileError> {
+/// What `ECSCHED_PLAN_KEY` yields for one file: its id, a keyed HMAC and the cipher.
+struct Keys {
+    id: [u8; KEY_ID_LEN],
+    mac: HmacSha256,
+    cipher: XChaCha20Poly1305,
+}
+
+/// Derives the key id, the HMAC key and the encryption key from the raw plan
+/// key with HKDF-SHA256 (no salt, one `info` label each; see the module doc).
+fn derive_keys(key: &[u8]) -> Result<Keys, PlanFileError> {
     if key.is_empty() {
         return Err(PlanFileError::EmptyKey);
     }
-    // HMAC accepts keys of any length; the error cannot happen.
-    <HmacSha256 as KeyInit>::new_from_slice(key).map_err(|_| PlanFileError::EmptyKey)
+    let hkdf = Hkdf::<Sha256>::new(None, key);
+    let mut id = [0u8; KEY_ID_LEN];
+    let mut mac_key = [0u8; 32];
+    let mut enc_key = [0u8; 32];
+    for (info, okm) in [
+        (INFO_KEY_ID, &mut id[..]),
+        (INFO_MAC_KEY, &mut mac_key[..]),
+        (INFO_ENC_KEY, &mut enc_key[..]),
+    ] {
+        // Fails only for outputs longer than 255 hashes; these are fixed and short.
+        hkdf.expand(info, okm)
+            .map_err(|e| PlanFileError::Crypto(format!("HKDF-SHA256: {e}")))?;
+    }
+    let mac = <HmacSha256 as KeyInit>::new_from_slice(&mac_key)
+        .map_err(|e| PlanFileError::Crypto(format!("HMAC-SHA256 key: {e}")))?;
+    let cipher = XChaCha20Poly1305::new(&enc_key.into());
+    mac_key.fill(0);
+    enc_key.fill(0);
+    Ok(Keys { id, mac, cipher })
 }
 
 fn le_u16(bytes: &[u8], at: usize) -> u16 {
     u16::from_le_bytes([bytes[at], bytes[at + 1]])
 }
 
-/// Serializes `plan` into a complete plan file, signed with `key` if given.
+/// Equality without an early exit (the key id is not secret, but costs nothing to compare so).
+fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Serializes `plan` into a complete plan file: unsigned and in clear without
+/// a key; signed and encrypted with one (a fresh random nonce per call).
 pub fn encode(plan: &Plan, key: Option<&[u8]>) -> Result<Vec<u8>, PlanFileError> {
+    let key = match key {
+        None => None,
+        Some(key) => {
+            let mut nonce = [0u8; NONCE_LEN];
+            getrandom::fill(&mut nonce).map_err(|e| {
+                PlanFileError::Crypto(format!("no random nonce from the operating system: {e}"))
+            })?;
+            Some((key, nonce))
+        }
+    };
+    encode_with_nonce(plan, key)
+}
+
+/// [`encode`] with the nonce given (tests pin the bytes of a keyed file with it).
+fn encode_with_nonce(
+    plan: &Plan,
+    key: Option<(&[u8], [u8; NONCE_LEN])>,
+) -> Result<Vec<u8>, PlanFileError> {
+    let too_large = |length: usize| PlanFileError::PayloadTooLarge {
+        length: length as u64,
+        limit: MAX_PAYLOAD_LEN as u64,
+    };
     let payload = bincode::serde::encode_to_vec(plan, bincode_config())
         .map_err(|e| PlanFileError::Encode(e.to_string()))?;
     if payload.len() > MAX_PAYLOAD_LEN {
-        return Err(PlanFileError::PayloadTooLarge {
-            length: payload.len() as u64,
-            limit: MAX_PAYLOAD_LEN as u64,
-        });
+        return Err(too_large(payload.len()));
     }
-    let mac = key.map(new_mac).transpose()?;
+    let keys = key
+        .map(|(key, nonce)| derive_keys(key).map(|keys| (keys, nonce)))
+        .transpose()?;
 
-    let mut out = Vec::with_capacity(HEADER_LEN + payload.len());
-    out.extend_from_slice(&MAGIC);
-    out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
-    out.extend_from_slice(&ENCODING_BINCODE2_STANDARD.to_le_bytes());
-    out.extend_from_slice(&(payload.len() as u64).to_le_bytes());
-    out.extend_from_slice(Sha256::digest(&payload).as_slice());
-    out.push(if mac.is_some() {
-        SIGNATURE_HMAC_SHA256
-    } else {
-        SIGNATURE_NONE
-    });
-    debug_assert_eq!(out.len(), SIG_AT);
-    match mac {
-        Some(mut mac) => {
-            Mac::update(&mut mac, &out);
-            Mac::update(&mut mac, &payload);
-            out.extend_from_slice(mac.finalize().into_bytes().as_slice());
+    let mut header = Vec::with_capacity(HEADER_LEN);
+    header.extend_from_slice(&MAGIC);
+    header.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+    header.extend_from_slice(&ENCODING_BINCODE2_STANDARD.to_le_bytes());
+    let stored = match &keys {
+        None => {
+            header.push(PROTECTION_NONE);
+            header.extend_from_slice(&[0u8; LENGTH_AT - KEY_ID_AT]);
+            payload
         }
-        None => out.extend_from_slice(&[0u8; HEADER_LEN - SIG_AT]),
+        Some((keys, nonce)) => {
+            header.push(PROTECTION_HMAC_XCHACHA);
+            header.extend_from_slice(&keys.id);
+            header.extend_from_slice(nonce);
+            debug_assert_eq!(header.len(), LENGTH_AT);
+            let stored = keys
+                .cipher
+                .encrypt(
+                    &XNonce::from(*nonce),
+                    Payload {
+                        msg: &payload,
+                        aad: &header,
+                    },
+                )
+                .map_err(|_| PlanFileError::Crypto("XChaCha20-Poly1305 encryption".into()))?;
+            debug_assert_eq!(stored.len(), payload.len() + TAG_LEN);
+            if stored.len() > MAX_PAYLOAD_LEN {
+                return Err(too_large(stored.len()));
+            }
+            stored
+        }
+    };
+    debug_assert_eq!(header.len(), LENGTH_AT);
+    header.extend_from_slice(&(stored.len() as u64).to_le_bytes());
+    header.extend_from_slice(Sha256::digest(&stored).as_slice());
+    debug_assert_eq!(header.len(), SIG_AT);
+    match keys {
+        Some((keys, _)) => {
+            let mut mac = keys.mac;
+            Mac::update(&mut mac, &header);
+            Mac::update(&mut mac, &stored);
+            header.extend_from_slice(mac.finalize().into_bytes().as_slice());
+        }
+        None => header.extend_from_slice(&[0u8; HEADER_LEN - SIG_AT]),
     }
-    debug_assert_eq!(out.len(), HEADER_LEN);
-    out.extend_from_slice(&payload);
+    debug_assert_eq!(header.len(), HEADER_LEN);
+    let mut out = header;
+    out.extend_from_slice(&stored);
     Ok(out)
 }
 
 /// Checks a complete plan file (see the module doc for the order of checks
-/// and the signature rules) and decodes its plan.
+/// and the protection rules), decrypts it if it is keyed, and decodes its plan.
 pub fn decode(bytes: &[u8], key: Option<&[u8]>) -> Result<Plan, PlanFileError> {
     let truncated = || PlanFileError::Truncated {
         expected: HEADER_LEN as u64,
@@ -257,10 +405,17 @@ pub fn decode(bytes: &[u8], key: Option<&[u8]>) -> Result<Plan, PlanFileError> {
     if encoding != ENCODING_BINCODE2_STANDARD {
         return Err(PlanFileError::UnknownEncoding { found: encoding });
     }
+    if bytes.len() <= PROTECTION_AT {
+        return Err(truncated());
+    }
+    let protection = bytes[PROTECTION_AT];
+    if protection != PROTECTION_NONE && protection != PROTECTION_HMAC_XCHACHA {
+        return Err(PlanFileError::UnknownProtection { found: protection });
+    }
     if bytes.len() < HEADER_LEN {
         return Err(truncated());
     }
-    let (header, payload) = bytes.split_at(HEADER_LEN);
+    let (header, stored) = bytes.split_at(HEADER_LEN);
 
     // Length: within the limit, then exactly the rest of the file.
     let mut length = [0u8; 8];
@@ -281,35 +436,53 @@ pub fn decode(bytes: &[u8], key: Option<&[u8]>) -> Result<Plan, PlanFileError> {
         return Err(PlanFileError::TrailingBytes { expected, found });
     }
 
-    // Hash.
-    if Sha256::digest(payload).as_slice() != &header[HASH_AT..SIG_KIND_AT] {
+    // Hash of what is stored (the ciphertext when encrypted).
+    if Sha256::digest(stored).as_slice() != &header[HASH_AT..SIG_AT] {
         return Err(PlanFileError::HashMismatch);
     }
 
-    // Signature.
-    let signature = &header[SIG_AT..HEADER_LEN];
-    match header[SIG_KIND_AT] {
-        SIGNATURE_NONE => {
-            if signature.iter().any(|&b| b != 0) {
-                return Err(PlanFileError::StraySignature);
-            }
-            if key.is_some() {
-                return Err(PlanFileError::Unsigned);
-            }
+    // Protection.
+    let decrypted;
+    let payload: &[u8] = if protection == PROTECTION_NONE {
+        if header[KEY_ID_AT..LENGTH_AT]
+            .iter()
+            .chain(&header[SIG_AT..HEADER_LEN])
+            .any(|&b| b != 0)
+        {
+            return Err(PlanFileError::StrayProtectionFields);
         }
-        SIGNATURE_HMAC_SHA256 => {
-            let Some(key) = key else {
-                return Err(PlanFileError::SignedButNoKey);
-            };
-            let mut mac = new_mac(key)?;
-            Mac::update(&mut mac, &header[..SIG_AT]);
-            Mac::update(&mut mac, payload);
-            // Constant-time comparison.
-            mac.verify_slice(signature)
-                .map_err(|_| PlanFileError::BadSignature)?;
+        if key.is_some() {
+            return Err(PlanFileError::Unsigned);
         }
-        other => return Err(PlanFileError::UnknownSignatureKind { found: other }),
-    }
+        stored
+    } else {
+        let Some(key) = key else {
+            return Err(PlanFileError::NeedsKey);
+        };
+        let keys = derive_keys(key)?;
+        if !same_bytes(&keys.id, &header[KEY_ID_AT..NONCE_AT]) {
+            return Err(PlanFileError::WrongKey);
+        }
+        // The signature first, in constant time: nothing is decrypted before it matches.
+        let mut mac = keys.mac;
+        Mac::update(&mut mac, &header[..SIG_AT]);
+        Mac::update(&mut mac, stored);
+        mac.verify_slice(&header[SIG_AT..HEADER_LEN])
+            .map_err(|_| PlanFileError::BadSignature)?;
+        let mut nonce = [0u8; NONCE_LEN];
+        nonce.copy_from_slice(&header[NONCE_AT..LENGTH_AT]);
+        decrypted = keys
+            .cipher
+            .decrypt(
+                &XNonce::from(nonce),
+                Payload {
+                    msg: stored,
+                    aad: &header[..LENGTH_AT],
+                },
+            )
+            .map_err(|_| PlanFileError::BadCiphertext)?;
+        &decrypted
+    };
 
     // Payload.
     let (plan, used): (Plan, usize) = bincode::serde::decode_from_slice(payload, bincode_config())
@@ -522,12 +695,14 @@ mod tests {
             task_tags: BTreeMap::from([("team".into(), "data".into())]),
             reference_id: Some("nightly-report".into()),
             overrides: TaskOverrides {
+                extra: None,
                 cpu: Some("512".into()),
                 memory: Some("1024".into()),
                 task_role_arn: Some("arn:aws:iam::123456789012:role/report-task".into()),
                 execution_role_arn: None,
                 ephemeral_storage_gib: Some(30),
                 containers: vec![ContainerOverride {
+                    extra: None,
                     name: "app".into(),
                     command: Some(vec!["bin/report".into(), "--since=1d".into()]),
                     environment: BTreeMap::from([
@@ -554,6 +729,8 @@ mod tests {
             description: "Nightly report ✓".into(),
             schedule_expression: "cron(0 3 * * ? *)".into(),
             state: State::Enabled,
+            role_arn: None,
+            event_pattern: None,
             tags: BTreeMap::from([("env".into(), "prod".into())]),
             targets: vec![Target {
                 id: "report".into(),
@@ -666,11 +843,65 @@ mod tests {
             managed_seen: vec![deleted, after.address()],
             takeover: false,
             left_alone: vec![],
+            lock: None,
         }
     }
 
     fn encoded(key: Option<&[u8]>) -> Vec<u8> {
         encode(&plan(), key).expect("encode")
+    }
+
+    /// `strings`: the runs of at least `min` printable ASCII bytes.
+    fn printable_runs(bytes: &[u8], min: usize) -> Vec<String> {
+        bytes
+            .split(|b| !(b.is_ascii_graphic() || *b == b' '))
+            .filter(|run| run.len() >= min)
+            .map(|run| String::from_utf8_lossy(run).into_owned())
+            .collect()
+    }
+
+    fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+        haystack.windows(needle.len()).any(|w| w == needle)
+    }
+
+    /// The plan's bincode payload, as stored in clear by an unkeyed file.
+    fn bincode_payload(plan: &Plan) -> Vec<u8> {
+        bincode::serde::encode_to_vec(plan, bincode::config::standard()).expect("enc")
+    }
+
+    /// `bytes` (a complete file) with its stored payload replaced by `stored` and its length
+    /// and hash updated; with `sign_with`, also signed again with that key: a forgery by
+    /// whoever holds the key.
+    fn restored(bytes: &[u8], stored: &[u8], sign_with: Option<&[u8]>) -> Vec<u8> {
+        let mut out = bytes[..HEADER_LEN].to_vec();
+        out[LENGTH_AT..HASH_AT].copy_from_slice(&(stored.len() as u64).to_le_bytes());
+        out[HASH_AT..SIG_AT].copy_from_slice(Sha256::digest(stored).as_slice());
+        if let Some(key) = sign_with {
+            let mut mac = derive_keys(key).expect("keys").mac;
+            Mac::update(&mut mac, &out[..SIG_AT]);
+            Mac::update(&mut mac, stored);
+            out[SIG_AT..HEADER_LEN].copy_from_slice(mac.finalize().into_bytes().as_slice());
+        }
+        out.extend_from_slice(stored);
+        out
+    }
+
+    /// `plaintext` encrypted as the keyed file `bytes` stores its payload (its nonce, its
+    /// header as associated data).
+    fn encrypted_as(bytes: &[u8], plaintext: &[u8], key: &[u8]) -> Vec<u8> {
+        let mut nonce = [0u8; NONCE_LEN];
+        nonce.copy_from_slice(&bytes[NONCE_AT..LENGTH_AT]);
+        derive_keys(key)
+            .expect("keys")
+            .cipher
+            .encrypt(
+                &XNonce::from(nonce),
+                Payload {
+                    msg: plaintext,
+                    aad: &bytes[..LENGTH_AT],
+                },
+            )
+            .expect("encrypt")
     }
 
     #[test]
@@ -685,30 +916,66 @@ mod tests {
         assert_eq!(decode(&bytes, Some(KEY)).expect("decode"), plan());
     }
 
+    /// The layout, the key derivation, the cipher and the signature as the module doc states
+    /// them, recomputed here with the crates directly (not with `derive_keys`).
     #[test]
     fn header_layout_is_as_documented() {
+        let payload = bincode_payload(&plan());
         for key in [None, Some(KEY)] {
             let bytes = encoded(key);
-            let payload = &bytes[HEADER_LEN..];
+            let stored = &bytes[HEADER_LEN..];
+            assert_eq!(HEADER_LEN, 117);
             assert_eq!(&bytes[0..8], b"ECSPLAN\0");
-            assert_eq!(&bytes[8..10], &FORMAT_VERSION.to_le_bytes());
+            assert_eq!(&bytes[8..10], &3u16.to_le_bytes());
             assert_eq!(&bytes[10..12], &1u16.to_le_bytes());
-            assert_eq!(&bytes[12..20], &(payload.len() as u64).to_le_bytes());
-            assert_eq!(&bytes[20..52], Sha256::digest(payload).as_slice());
-            let expected_payload =
-                bincode::serde::encode_to_vec(plan(), bincode::config::standard()).expect("enc");
-            assert_eq!(payload, expected_payload.as_slice());
+            assert_eq!(&bytes[45..53], &(stored.len() as u64).to_le_bytes());
+            assert_eq!(&bytes[53..85], Sha256::digest(stored).as_slice());
             match key {
                 None => {
-                    assert_eq!(bytes[52], 0);
-                    assert_eq!(&bytes[53..85], &[0u8; 32]);
+                    assert_eq!(bytes[12], 0);
+                    assert_eq!(&bytes[13..45], &[0u8; 32]);
+                    assert_eq!(&bytes[85..117], &[0u8; 32]);
+                    assert_eq!(stored, payload.as_slice());
                 }
                 Some(k) => {
-                    assert_eq!(bytes[52], 1);
-                    let mut mac = HmacSha256::new_from_slice(k).expect("key");
-                    Mac::update(&mut mac, &bytes[..53]);
-                    Mac::update(&mut mac, payload);
-                    assert_eq!(&bytes[53..85], mac.finalize().into_bytes().as_slice());
+                    assert_eq!(bytes[12], 1);
+                    let hkdf = Hkdf::<Sha256>::new(None, k);
+                    let derive = |info: &[u8]| {
+                        let mut okm = [0u8; 32];
+                        hkdf.expand(info, &mut okm).expect("hkdf");
+                        okm
+                    };
+                    let id = derive(b"ecsched plan file: key id");
+                    let mac_key = derive(b"ecsched plan file: HMAC-SHA256 key");
+                    let enc_key = derive(b"ecsched plan file: XChaCha20-Poly1305 key");
+                    // HKDF's output for a shorter length is a prefix of the longer one.
+                    assert_eq!(&bytes[13..21], &id[..8]);
+                    assert_ne!(&bytes[21..45], &[0u8; 24], "a nonce");
+                    assert_ne!(mac_key, enc_key);
+
+                    let mut mac = HmacSha256::new_from_slice(&mac_key).expect("key");
+                    Mac::update(&mut mac, &bytes[..85]);
+                    Mac::update(&mut mac, stored);
+                    assert_eq!(&bytes[85..117], mac.finalize().into_bytes().as_slice());
+                    // Not keyed with the raw key.
+                    let mut raw = HmacSha256::new_from_slice(k).expect("key");
+                    Mac::update(&mut raw, &bytes[..85]);
+                    Mac::update(&mut raw, stored);
+                    assert_ne!(&bytes[85..117], raw.finalize().into_bytes().as_slice());
+
+                    assert_eq!(stored.len(), payload.len() + 16);
+                    let mut nonce = [0u8; 24];
+                    nonce.copy_from_slice(&bytes[21..45]);
+                    let plain = XChaCha20Poly1305::new(&enc_key.into())
+                        .decrypt(
+                            &XNonce::from(nonce),
+                            Payload {
+                                msg: stored,
+                                aad: &bytes[..45],
+                            },
+                        )
+                        .expect("decrypts with the derived key and the header as AAD");
+                    assert_eq!(plain, payload);
                 }
             }
         }
@@ -720,23 +987,52 @@ mod tests {
     #[test]
     fn payload_shape_is_pinned() {
         let bytes = encoded(None);
-        let digest: String = bytes[HASH_AT..SIG_KIND_AT]
+        let digest: String = bytes[HASH_AT..SIG_AT]
             .iter()
             .map(|b| format!("{b:02x}"))
             .collect();
         assert_eq!(
             (FORMAT_VERSION, digest.as_str()),
-            (2, PINNED_PAYLOAD_SHA256),
+            (3, PINNED_PAYLOAD_SHA256),
             "the plan payload shape changed: bump FORMAT_VERSION and update PINNED_PAYLOAD_SHA256"
         );
     }
     const PINNED_PAYLOAD_SHA256: &str =
-        "cdef527bfb1dcb77f7f6a196e3ee392ca0ddf9c69dd15abe3321bae54c04ad94";
+        "e178bafdf26d53d59537b32d779a6599f76a5205546d8446055d1e2c7b546d26";
+
+    /// Tripwire: fails when the protection of a keyed file changes (key derivation labels,
+    /// cipher, associated data, what is signed) or the payload shape does. If so, bump
+    /// FORMAT_VERSION and update the digest below.
+    #[test]
+    fn keyed_encoding_is_pinned() {
+        let bytes = encode_with_nonce(&plan(), Some((KEY, [7u8; NONCE_LEN]))).expect("encode");
+        let digest: String = Sha256::digest(&bytes)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        assert_eq!(
+            (FORMAT_VERSION, digest.as_str()),
+            (3, PINNED_KEYED_FILE_SHA256),
+            "the keyed plan file changed: bump FORMAT_VERSION and update PINNED_KEYED_FILE_SHA256"
+        );
+    }
+    const PINNED_KEYED_FILE_SHA256: &str =
+        "e9968e0f64a371984297f264da85677e768ba1080d5d441ae97a0fe4c2128bd5";
+
+    /// A file the exhaustive tests corrupt, the key it is read with, and a label.
+    type Case = (Vec<u8>, Option<&'static [u8]>, &'static str);
+
+    fn cases() -> [Case; 3] {
+        [
+            (encoded(None), None, "unsigned"),
+            (encoded(Some(KEY)), Some(KEY), "keyed, read with the key"),
+            (encoded(Some(KEY)), None, "keyed, read without a key"),
+        ]
+    }
 
     #[test]
     fn every_single_byte_change_is_refused() {
-        for (key, label) in [(None, "unsigned"), (Some(KEY), "signed")] {
-            let bytes = encoded(key);
+        for (bytes, key, label) in cases() {
             for pos in 0..bytes.len() {
                 for mask in [0x01u8, 0x80, 0xff] {
                     let mut bad = bytes.clone();
@@ -746,12 +1042,28 @@ mod tests {
                         res.is_err(),
                         "{label}: flipping byte {pos} with {mask:#04x} was accepted"
                     );
-                    // Payload changes are caught by the hash.
-                    if pos >= HEADER_LEN {
+                    // Changes to the stored payload or its hash are caught by the hash.
+                    if pos >= HEADER_LEN || (HASH_AT..SIG_AT).contains(&pos) {
                         assert!(matches!(res, Err(PlanFileError::HashMismatch)), "{res:?}");
                     }
-                    if key.is_some() && (SIG_AT..HEADER_LEN).contains(&pos) {
-                        assert!(matches!(res, Err(PlanFileError::BadSignature)), "{res:?}");
+                    if key.is_some() {
+                        // The key id says "another key"; the signature covers the rest.
+                        if (KEY_ID_AT..NONCE_AT).contains(&pos) {
+                            assert!(matches!(res, Err(PlanFileError::WrongKey)), "{res:?}");
+                        }
+                        if (NONCE_AT..LENGTH_AT).contains(&pos)
+                            || (SIG_AT..HEADER_LEN).contains(&pos)
+                        {
+                            assert!(matches!(res, Err(PlanFileError::BadSignature)), "{res:?}");
+                        }
+                        // Nothing unauthenticated ever reaches the cipher or the decoder.
+                        assert!(
+                            !matches!(
+                                res,
+                                Err(PlanFileError::BadCiphertext | PlanFileError::Decode(_))
+                            ),
+                            "{label}: byte {pos}: {res:?}"
+                        );
                     }
                 }
             }
@@ -760,15 +1072,14 @@ mod tests {
 
     #[test]
     fn every_truncation_is_refused() {
-        for key in [None, Some(KEY)] {
-            let bytes = encoded(key);
+        for (bytes, key, label) in cases() {
             for len in 0..bytes.len() {
                 match decode(&bytes[..len], key) {
                     Err(PlanFileError::Truncated { expected, found }) => {
                         assert_eq!(found, len as u64);
                         assert!(expected > found);
                     }
-                    other => panic!("truncation to {len} bytes: {other:?}"),
+                    other => panic!("{label}: truncation to {len} bytes: {other:?}"),
                 }
             }
         }
@@ -776,8 +1087,7 @@ mod tests {
 
     #[test]
     fn appended_bytes_are_refused() {
-        for key in [None, Some(KEY)] {
-            let bytes = encoded(key);
+        for (bytes, key, label) in cases() {
             for extra in [&[0u8][..], b"x", &[0u8; 1000][..]] {
                 let mut bad = bytes.clone();
                 bad.extend_from_slice(extra);
@@ -787,7 +1097,7 @@ mod tests {
                         Err(PlanFileError::TrailingBytes { expected, found })
                             if expected == bytes.len() as u64 && found == bad.len() as u64
                     ),
-                    "{extra:?}"
+                    "{label}: {extra:?}"
                 );
             }
         }
@@ -808,14 +1118,75 @@ mod tests {
         ));
     }
 
+    /// What `strings plan.bin` finds: with a key, none of the plan's text (the secret, the
+    /// plan id, the account, names); without one, everything (the reason for the key).
+    #[test]
+    fn keyed_file_holds_no_plaintext() {
+        let clear = encoded(None);
+        let keyed = encode_with_nonce(&plan(), Some((KEY, [7u8; NONCE_LEN]))).expect("encode");
+        let secrets: [&[u8]; 7] = [
+            b"hunter2",
+            b"DB_PASSWORD",
+            b"0123456789abcdef0123456789abcdef",
+            b"123456789012",
+            b"nightly-report",
+            b"us-east-1",
+            b"ecsched.yaml",
+        ];
+        for s in secrets {
+            assert!(contains(&clear, s), "test bug: {s:?} not in the plan");
+            assert!(!contains(&keyed, s), "{s:?} readable in the keyed file");
+        }
+        let runs = printable_runs(&bincode_payload(&plan()), 6);
+        assert!(runs.len() > 20, "test bug: {runs:?}");
+        for run in &runs {
+            assert!(
+                !contains(&keyed, run.as_bytes()),
+                "{run:?} in the keyed file"
+            );
+        }
+        // The only text in the keyed file is the magic.
+        assert!(printable_runs(&keyed, 4).iter().any(|r| r == "ECSPLAN"));
+        assert_eq!(decode(&keyed, Some(KEY)).expect("decode"), plan());
+    }
+
+    #[test]
+    fn every_keyed_file_gets_a_fresh_nonce() {
+        let a = encoded(Some(KEY));
+        let b = encoded(Some(KEY));
+        assert_eq!(
+            &a[KEY_ID_AT..NONCE_AT],
+            &b[KEY_ID_AT..NONCE_AT],
+            "same key id"
+        );
+        assert_ne!(&a[NONCE_AT..LENGTH_AT], &b[NONCE_AT..LENGTH_AT]);
+        assert_ne!(&a[HEADER_LEN..], &b[HEADER_LEN..]);
+        for bytes in [a, b] {
+            assert_eq!(decode(&bytes, Some(KEY)).expect("decode"), plan());
+        }
+    }
+
     #[test]
     fn wrong_key_is_refused() {
         let bytes = encoded(Some(KEY));
         let err = decode(&bytes, Some(b"another key")).unwrap_err();
-        assert!(matches!(err, PlanFileError::BadSignature));
-        assert!(
-            err.to_string()
-                .contains("signed with another key or modified")
+        assert!(matches!(err, PlanFileError::WrongKey), "{err:?}");
+        assert_eq!(
+            err.to_string(),
+            "the plan file was signed and encrypted with another key: ECSCHED_PLAN_KEY is not \
+             the key the plan was made with"
+        );
+    }
+
+    #[test]
+    fn keyed_file_without_key_is_refused() {
+        let bytes = encoded(Some(KEY));
+        let err = decode(&bytes, None).unwrap_err();
+        assert!(matches!(err, PlanFileError::NeedsKey), "{err:?}");
+        assert_eq!(
+            err.to_string(),
+            "the plan file is signed and encrypted, but ECSCHED_PLAN_KEY is not set: set it to \
+             the key the plan was made with to verify and decrypt it"
         );
     }
 
@@ -828,41 +1199,102 @@ mod tests {
     }
 
     #[test]
-    fn stripped_signature_is_refused_with_key() {
-        // Downgrade attack: turn a signed file into an unsigned one.
+    fn stripped_protection_is_refused() {
+        // Downgrade: turn a keyed file into an unprotected one (the hash still matches).
         let mut bytes = encoded(Some(KEY));
-        bytes[SIG_KIND_AT] = SIGNATURE_NONE;
+        bytes[PROTECTION_AT] = PROTECTION_NONE;
+        bytes[KEY_ID_AT..LENGTH_AT].fill(0);
         bytes[SIG_AT..HEADER_LEN].fill(0);
         assert!(matches!(
             decode(&bytes, Some(KEY)),
             Err(PlanFileError::Unsigned)
         ));
+        // Without a key the ciphertext is no plan.
+        assert!(matches!(
+            decode(&bytes, None),
+            Err(PlanFileError::Decode(_))
+        ));
+        // Half-stripped: marked unprotected, fields left.
+        let mut bytes = encoded(Some(KEY));
+        bytes[PROTECTION_AT] = PROTECTION_NONE;
+        for key in [None, Some(KEY)] {
+            assert!(matches!(
+                decode(&bytes, key),
+                Err(PlanFileError::StrayProtectionFields)
+            ));
+        }
     }
 
+    /// A changed ciphertext with its hash recomputed: the signature refuses it, before
+    /// anything is decrypted (were the cipher first, the error would be BadCiphertext).
     #[test]
-    fn modified_payload_with_recomputed_hash_is_refused_with_key() {
-        let mut bytes = encoded(Some(KEY));
+    fn signature_is_checked_before_decrypting() {
+        let bytes = encoded(Some(KEY));
+        let mut stored = bytes[HEADER_LEN..].to_vec();
+        stored[0] ^= 1;
+        let bad = restored(&bytes, &stored, None);
+        assert!(matches!(
+            decode(&bad, Some(KEY)),
+            Err(PlanFileError::BadSignature)
+        ));
+        let err = decode(&bad, Some(KEY)).unwrap_err().to_string();
+        assert!(err.contains("modified after it was signed"), "{err}");
+
+        // A forged plan encrypted with the right key and nonce, hash recomputed, unsigned
+        // (only the key's holder can sign).
         let mut forged = plan();
         forged.region = "us-west-2".into();
-        let payload =
-            bincode::serde::encode_to_vec(&forged, bincode::config::standard()).expect("enc");
-        bytes.truncate(HEADER_LEN);
-        bytes[LENGTH_AT..HASH_AT].copy_from_slice(&(payload.len() as u64).to_le_bytes());
-        bytes[HASH_AT..SIG_KIND_AT].copy_from_slice(Sha256::digest(&payload).as_slice());
-        bytes.extend_from_slice(&payload);
+        let stored = encrypted_as(&bytes, &bincode_payload(&forged), KEY);
         assert!(matches!(
-            decode(&bytes, Some(KEY)),
+            decode(&restored(&bytes, &stored, None), Some(KEY)),
             Err(PlanFileError::BadSignature)
+        ));
+        // Signed, it is a valid file: the signature is what refused it.
+        assert_eq!(
+            decode(&restored(&bytes, &stored, Some(KEY)), Some(KEY)).expect("decode"),
+            forged
+        );
+    }
+
+    /// The AEAD tag is verified too: a ciphertext changed and signed again (possible only
+    /// with the key) is refused by the cipher.
+    #[test]
+    fn aead_tag_is_verified() {
+        let bytes = encoded(Some(KEY));
+        for at in [0, bytes.len() - HEADER_LEN - 1] {
+            let mut stored = bytes[HEADER_LEN..].to_vec();
+            stored[at] ^= 0x80;
+            let bad = restored(&bytes, &stored, Some(KEY));
+            assert!(matches!(
+                decode(&bad, Some(KEY)),
+                Err(PlanFileError::BadCiphertext)
+            ));
+        }
+        // The same ciphertext under another nonce, signed again, does not authenticate
+        // either (every other byte of the associated data is refused before the cipher).
+        let mut other = bytes.clone();
+        other[NONCE_AT] ^= 1;
+        let bad = restored(&other, &bytes[HEADER_LEN..], Some(KEY));
+        assert!(matches!(
+            decode(&bad, Some(KEY)),
+            Err(PlanFileError::BadCiphertext)
         ));
     }
 
     #[test]
-    fn signed_file_without_key_is_refused() {
+    fn keyed_payload_that_is_no_plan_is_refused() {
         let bytes = encoded(Some(KEY));
-        let err = decode(&bytes, None).unwrap_err();
-        assert!(matches!(err, PlanFileError::SignedButNoKey), "{err:?}");
-        assert!(err.to_string().contains("set it"));
-        assert!(err.to_string().contains("ECSCHED_PLAN_KEY"));
+        for plaintext in [&b"\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff"[..], &{
+            let mut p = bincode_payload(&plan());
+            p.push(0);
+            p
+        }] {
+            let stored = encrypted_as(&bytes, plaintext, KEY);
+            assert!(matches!(
+                decode(&restored(&bytes, &stored, Some(KEY)), Some(KEY)),
+                Err(PlanFileError::Decode(_))
+            ));
+        }
     }
 
     #[test]
@@ -880,20 +1312,22 @@ mod tests {
 
     #[test]
     fn unknown_version_and_encoding() {
-        let mut bytes = encoded(None);
-        bytes[VERSION_AT..VERSION_AT + 2].copy_from_slice(&1u16.to_le_bytes());
-        let err = decode(&bytes, None).unwrap_err();
-        assert!(
-            matches!(
-                err,
-                PlanFileError::UnsupportedVersion {
-                    found: 1,
-                    supported: FORMAT_VERSION
-                }
-            ),
-            "{err:?}"
-        );
-        assert!(err.to_string().contains("version 1"));
+        for old in [1u16, 2] {
+            let mut bytes = encoded(None);
+            bytes[VERSION_AT..VERSION_AT + 2].copy_from_slice(&old.to_le_bytes());
+            let err = decode(&bytes, None).unwrap_err();
+            assert!(
+                matches!(
+                    err,
+                    PlanFileError::UnsupportedVersion {
+                        found,
+                        supported: FORMAT_VERSION
+                    } if found == old
+                ),
+                "{err:?}"
+            );
+            assert!(err.to_string().contains(&format!("version {old}")));
+        }
 
         let mut bytes = encoded(None);
         bytes[ENCODING_AT..ENCODING_AT + 2].copy_from_slice(&2u16.to_le_bytes());
@@ -904,13 +1338,15 @@ mod tests {
     }
 
     #[test]
-    fn unknown_signature_kind() {
-        let mut bytes = encoded(None);
-        bytes[SIG_KIND_AT] = 7;
-        assert!(matches!(
-            decode(&bytes, None),
-            Err(PlanFileError::UnknownSignatureKind { found: 7 })
-        ));
+    fn unknown_protection() {
+        for key in [None, Some(KEY)] {
+            let mut bytes = encoded(key);
+            bytes[PROTECTION_AT] = 7;
+            assert!(matches!(
+                decode(&bytes, key),
+                Err(PlanFileError::UnknownProtection { found: 7 })
+            ));
+        }
     }
 
     #[test]
@@ -925,12 +1361,11 @@ mod tests {
 
     #[test]
     fn undecodable_payload_with_valid_hash() {
-        let payload = b"\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff";
-        let mut bytes = encoded(None);
-        bytes.truncate(HEADER_LEN);
-        bytes[LENGTH_AT..HASH_AT].copy_from_slice(&(payload.len() as u64).to_le_bytes());
-        bytes[HASH_AT..SIG_KIND_AT].copy_from_slice(Sha256::digest(payload).as_slice());
-        bytes.extend_from_slice(payload);
+        let bytes = restored(
+            &encoded(None),
+            b"\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff",
+            None,
+        );
         assert!(matches!(
             decode(&bytes, None),
             Err(PlanFileError::Decode(_))
@@ -939,14 +1374,9 @@ mod tests {
 
     #[test]
     fn payload_with_unused_bytes_is_refused() {
-        let mut payload =
-            bincode::serde::encode_to_vec(plan(), bincode::config::standard()).expect("enc");
+        let mut payload = bincode_payload(&plan());
         payload.push(0);
-        let mut bytes = encoded(None);
-        bytes.truncate(HEADER_LEN);
-        bytes[LENGTH_AT..HASH_AT].copy_from_slice(&(payload.len() as u64).to_le_bytes());
-        bytes[HASH_AT..SIG_KIND_AT].copy_from_slice(Sha256::digest(&payload).as_slice());
-        bytes.extend_from_slice(&payload);
+        let bytes = restored(&encoded(None), &payload, None);
         assert!(matches!(
             decode(&bytes, None),
             Err(PlanFileError::Decode(_))

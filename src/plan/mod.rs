@@ -136,6 +136,9 @@ pub struct Plan {
     pub takeover: bool,
     /// What the plan saw on the cluster and leaves alone, and why (`--all`).
     pub left_alone: Vec<LeftAlone>,
+    /// The lock location (`s3://BUCKET/KEY`) `apply` takes for this plan: the
+    /// config's `lock:` or `--lock` at plan time.
+    pub lock: Option<String>,
 }
 
 /// A resource the plan sees and does not touch.
@@ -266,6 +269,10 @@ pub struct ReadScope {
     pub buses: Vec<String>,
     /// Resources to read whatever they target.
     pub addresses: Vec<Address>,
+    /// Read who owns each schedule (its group's tags). Off only for the
+    /// read-back after a write, which compares the definition: a write never
+    /// changes a group's tags, and the tag APIs have a low quota.
+    pub owners: bool,
 }
 
 impl ReadScope {
@@ -296,6 +303,7 @@ impl ReadScope {
             list: true,
             buses: ReadScope::buses(&addresses),
             addresses,
+            owners: true,
         }
     }
 
@@ -306,6 +314,7 @@ impl ReadScope {
             list: true,
             buses: vec![DEFAULT_EVENT_BUS.to_string()],
             addresses: Vec::new(),
+            owners: true,
         }
     }
 
@@ -322,6 +331,7 @@ impl ReadScope {
             list: plan.selection.prune,
             buses: ReadScope::buses(addresses.iter().chain(&plan.managed_seen)),
             addresses,
+            owners: true,
         }
     }
 
@@ -332,7 +342,14 @@ impl ReadScope {
             list: false,
             buses: ReadScope::buses(&addresses),
             addresses,
+            owners: true,
         }
+    }
+
+    /// The same scope without schedule owners (see `owners`).
+    pub fn definitions_only(mut self) -> ReadScope {
+        self.owners = false;
+        self
     }
 }
 

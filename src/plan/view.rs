@@ -800,6 +800,8 @@ mod tests {
             description: String::new(),
             schedule_expression: "cron(0 10 * * ? *)".into(),
             state: State::Enabled,
+            role_arn: None,
+            event_pattern: None,
             tags: Default::default(),
             targets: vec![Target {
                 id: "db".into(),
@@ -854,6 +856,7 @@ mod tests {
             managed_seen: vec![],
             takeover: false,
             left_alone: vec![],
+            lock: None,
         }
     }
 

@@ -188,8 +188,10 @@ pub(super) fn find_close(src: &str, from: usize, close: &str) -> Option<usize> {
         if matches!(c, '"' | '`' | '\'') {
             // A malformed string is reported by the tokenizer; a "string"
             // that runs into the next action is an unterminated one.
-            if let Ok((_, len)) = scan_string(rest)
-                && !rest[..len].contains("{{")
+            // `{{ `{{` }}` is how a literal "{{" is written (what `escape`
+            // produces), so a string that is exactly "{{" is no runaway.
+            if let Ok((value, len)) = scan_string(rest)
+                && (value == "{{" || !rest[..len].contains("{{"))
             {
                 i += len;
                 continue;

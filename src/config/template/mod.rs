@@ -73,6 +73,23 @@ impl fmt::Display for TemplateError {
 
 impl std::error::Error for TemplateError {}
 
+/// Text that renders to exactly `text`: every `{{` becomes ``{{ `{{` }}`` (Go
+/// template's way of writing a literal `{{`), so values read from AWS that
+/// happen to contain template syntax load back as themselves and are never run.
+pub fn escape(text: &str) -> String {
+    text.replace("{{", "{{ `{{` }}")
+}
+
+/// A rendered config file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rendered {
+    pub text: String,
+    /// Offline (no remote source): the lookups in S3/SSM that were not made,
+    /// where they are and what they would have read; their values in `text`
+    /// are `plugin::UNCHECKED`.
+    pub unchecked: Vec<TemplateError>,
+}
+
 /// Renders a config file: the rendered text, or every problem found.
 ///
 /// 1. The Go-template spelling is translated into handlebars (same lines).
@@ -86,7 +103,7 @@ impl std::error::Error for TemplateError {}
 /// # Errors
 /// Every problem found, sorted by position; rendering stops after the first
 /// stage that found any.
-pub fn render_config(req: &RenderRequest) -> Result<String, Vec<TemplateError>> {
+pub fn render_config(req: &RenderRequest) -> Result<Rendered, Vec<TemplateError>> {
     let finish = |mut problems: Vec<Problem>| {
         problems
             .sort_by(|a, b| (a.line, a.column, &a.message).cmp(&(b.line, b.column, &b.message)));
@@ -108,12 +125,12 @@ pub fn render_config(req: &RenderRequest) -> Result<String, Vec<TemplateError>> 
         return Err(finish(problems));
     }
 
-    let (pass1, pass1_problems) = render_pass(req, &translation, None);
-    problems.extend(pass1_problems);
+    let pass1 = render_pass(req, &translation, None);
+    problems.extend(pass1.problems);
     if !problems.is_empty() {
         return Err(finish(problems));
     }
-    let Some(pass1) = pass1 else {
+    let Some(pass1) = pass1.text else {
         return Err(finish(problems));
     };
     let deferred: Vec<&CallSite> = translation
@@ -122,7 +139,10 @@ pub fn render_config(req: &RenderRequest) -> Result<String, Vec<TemplateError>> 
         .filter(|c| is_plugin_function_name(&c.name))
         .collect();
     if deferred.is_empty() {
-        return Ok(pass1);
+        return Ok(Rendered {
+            text: pass1,
+            unchecked: Vec::new(),
+        });
     }
 
     let specs = match plugin_specs(&pass1) {
@@ -151,10 +171,13 @@ pub fn render_config(req: &RenderRequest) -> Result<String, Vec<TemplateError>> 
         }
     }
 
-    let (pass2, pass2_problems) = render_pass(req, &translation, Some(&plugins));
-    problems.extend(pass2_problems);
-    match pass2 {
-        Some(text) if problems.is_empty() => Ok(text),
+    let pass2 = render_pass(req, &translation, Some(&plugins));
+    problems.extend(pass2.problems);
+    match pass2.text {
+        Some(text) if problems.is_empty() => Ok(Rendered {
+            text,
+            unchecked: finish(pass2.unchecked),
+        }),
         _ => Err(finish(problems)),
     }
 }

@@ -3,7 +3,8 @@
 //! and void helpers), reads the environment through a cache filled before each
 //! pass, records every failed call with its original line:col, and maps
 //! handlebars' own errors back to the original file. Plugin functions render as
-//! a placeholder in pass 1. No partials, no file reads.
+//! a placeholder in pass 1; a lookup that needs AWS access, offline, renders as
+//! `plugin::UNCHECKED` and is noted with its line:col. No partials, no file reads.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Mutex, PoisonError};
@@ -15,7 +16,7 @@ use handlebars::{
 use serde_json::{Map, Value};
 
 use super::super::gocompat::{go_json_escape, string_arg, to_template_string};
-use super::super::plugin::{Plugins, is_plugin_function_name};
+use super::super::plugin::{Lookup, Plugins, UNCHECKED, is_plugin_function_name};
 use super::translate::Translation;
 use super::{
     BUILTINS, DEFERRED_PLACEHOLDER, ENV, JSON_ESCAPE, LIT_HELPER, MUST_ENV, OWN_FUNCTIONS, POS_KEY,
@@ -70,14 +71,19 @@ impl EnvCache {
 struct RenderState<'p> {
     env: EnvCache,
     problems: Mutex<Vec<Problem>>,
+    /// Lookups not made (offline), with what they would have read.
+    unchecked: Mutex<Vec<Problem>>,
     /// `None` in pass 1 (plugin functions are deferred).
     plugins: Option<&'p Plugins<'p>>,
 }
 
 impl RenderState<'_> {
     fn record(&self, at: Option<(usize, usize)>, message: String) {
-        self.problems
-            .lock()
+        Self::push(&self.problems, at, message);
+    }
+
+    fn push(list: &Mutex<Vec<Problem>>, at: Option<(usize, usize)>, message: String) {
+        list.lock()
             .unwrap_or_else(PoisonError::into_inner)
             .push(Problem {
                 line: at.map(|(l, _)| l),
@@ -140,7 +146,13 @@ impl HelperDef for Function<'_, '_> {
                 )),
             },
             Kind::Plugin => match self.state.plugins {
-                Some(plugins) => plugins.call(name, &args),
+                Some(plugins) => plugins.lookup(name, &args).map(|l| match l {
+                    Lookup::Value(v) => v,
+                    Lookup::Unchecked(what) => {
+                        RenderState::push(&self.state.unchecked, at, what);
+                        UNCHECKED.to_owned()
+                    }
+                }),
                 None => Ok(DEFERRED_PLACEHOLDER.to_owned()),
             },
         };
@@ -190,17 +202,25 @@ impl Function<'_, '_> {
     }
 }
 
+/// What one pass gives: the output (`None` when handlebars itself failed),
+/// the problems found and the lookups not made (offline).
+pub(super) struct Pass {
+    pub text: Option<String>,
+    pub problems: Vec<Problem>,
+    pub unchecked: Vec<Problem>,
+}
+
 /// Renders the translated text once (more if names had to be looked up
-/// during rendering). Returns the output (`None` when handlebars itself
-/// failed) and the problems found.
+/// during rendering).
 pub(super) fn render_pass(
     req: &RenderRequest,
     translation: &Translation,
     plugins: Option<&Plugins<'_>>,
-) -> (Option<String>, Vec<Problem>) {
+) -> Pass {
     let state = RenderState {
         env: EnvCache::default(),
         problems: Mutex::new(Vec::new()),
+        unchecked: Mutex::new(Vec::new()),
         plugins,
     };
     state
@@ -208,11 +228,9 @@ pub(super) fn render_pass(
         .fill(translation.literals.iter().cloned(), req.env);
     // Each round learns at least one new name; a handful is plenty.
     for _ in 0..8 {
-        state
-            .problems
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clear();
+        for list in [&state.problems, &state.unchecked] {
+            list.lock().unwrap_or_else(PoisonError::into_inner).clear();
+        }
         let registry = registry(&state, translation);
         let result = registry.render_template(&translation.text, &Value::Object(Map::new()));
         let misses = state.env.take_misses();
@@ -226,22 +244,34 @@ pub(super) fn render_pass(
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner),
         );
-        return match result {
-            Ok(text) => (Some(text), problems),
+        let unchecked = std::mem::take(
+            &mut *state
+                .unchecked
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner),
+        );
+        let text = match result {
+            Ok(text) => Some(text),
             Err(e) => {
                 problems.push(handlebars_problem(&e, translation));
-                (None, problems)
+                None
             }
         };
+        return Pass {
+            text,
+            problems,
+            unchecked,
+        };
     }
-    (
-        None,
-        vec![Problem {
+    Pass {
+        text: None,
+        problems: vec![Problem {
             line: None,
             column: None,
             message: "environment variable names keep changing while rendering".to_owned(),
         }],
-    )
+        unchecked: Vec::new(),
+    }
 }
 
 fn registry<'s>(state: &'s RenderState<'_>, translation: &Translation) -> Handlebars<'s> {

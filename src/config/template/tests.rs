@@ -3,8 +3,8 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use super::super::plugin::{RemoteSource, SsmParameter, SsmParameterKind};
-use super::{RenderRequest, TemplateError, render_config};
+use super::super::plugin::{RemoteSource, SsmParameter, SsmParameterKind, UNCHECKED};
+use super::{RenderRequest, Rendered, TemplateError, render_config};
 
 /// The templated prod config of the seed blog post, as written there.
 const SEED_PROD: &str = r#"region: {{ must_env `AWS_DEFAULT_REGION` }}
@@ -91,11 +91,11 @@ fn env_of(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> + use<> {
     move |k: &str| map.get(k).cloned()
 }
 
-fn render_with(
+fn render_full(
     text: &str,
     env: &[(&str, &str)],
     remote: Option<&dyn RemoteSource>,
-) -> Result<String, Vec<TemplateError>> {
+) -> Result<Rendered, Vec<TemplateError>> {
     let env = env_of(env);
     let dir = testdata();
     render_config(&RenderRequest {
@@ -106,6 +106,14 @@ fn render_with(
         cwd: Path::new("/nonexistent"),
         remote,
     })
+}
+
+fn render_with(
+    text: &str,
+    env: &[(&str, &str)],
+    remote: Option<&dyn RemoteSource>,
+) -> Result<String, Vec<TemplateError>> {
+    render_full(text, env, remote).map(|r| r.text)
 }
 
 fn render(text: &str, env: &[(&str, &str)]) -> Result<String, Vec<TemplateError>> {
@@ -151,12 +159,38 @@ fn seed_prod_file_with_an_s3_url_through_the_remote_source() {
             "{SEED_PROD_RENDERED}    url: s3://t3-kato-terraform-backend-osaka/prod/terraform.tfstate\n"
         )
     );
-    // Offline (validate): the S3 state cannot be read, and the error
-    // points at the plugin entry.
-    let errors = messages(render(SEED_PROD, &PROD_ENV));
-    assert_eq!(errors.len(), 1, "{errors:?}");
-    assert!(errors[0].starts_with("ecschedule.yaml:20:"), "{errors:?}");
-    assert!(errors[0].contains("needs AWS access"), "{errors:?}");
+    // Offline (validate): the S3 state is not read; each lookup in it renders
+    // as the placeholder and is listed where it is.
+    let out = render_full(SEED_PROD, &PROD_ENV, None).expect("render");
+    assert_eq!(
+        out.text,
+        SEED_PROD_RENDERED
+            .replace("subnet-039cb8363ae3f2b74", UNCHECKED)
+            .replace("subnet-03f653bcc55408971", UNCHECKED)
+            .replace("sg-03d360a9d98c40504", UNCHECKED)
+            + "    url: s3://t3-kato-terraform-backend-osaka/prod/terraform.tfstate\n"
+    );
+    let s3 = "the state is in S3 (s3://t3-kato-terraform-backend-osaka/prod/terraform.tfstate)";
+    assert_eq!(
+        out.unchecked
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>(),
+        [
+            format!(
+                "ecschedule.yaml:14:13: tfstate \"module.network.module.vpc.aws_subnet.private[0].id\": {s3}"
+            ),
+            format!(
+                "ecschedule.yaml:15:13: tfstate \"module.network.module.vpc.aws_subnet.private[1].id\": {s3}"
+            ),
+            format!(
+                "ecschedule.yaml:17:13: tfstate \"module.network.aws_security_group.ecs.id\": {s3}"
+            ),
+        ]
+    );
+    // With the state read, nothing is left unchecked.
+    let out = render_full(SEED_PROD, &PROD_ENV, Some(&remote)).expect("render");
+    assert_eq!(out.unchecked, []);
 }
 
 #[test]
@@ -553,12 +587,20 @@ fn ssm_index_semantics_through_templates() {
 
 #[test]
 fn ssm_without_aws_access_names_the_parameter() {
-    let errors = messages(render("a: {{ ssm `/app/plain` }}\n", &[]));
+    let out = render_full("a: {{ ssm `/app/plain` }}\n", &[], None).expect("render");
+    assert_eq!(out.text, format!("a: {UNCHECKED}\n"));
+    assert_eq!(
+        out.unchecked
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>(),
+        ["ecschedule.yaml:1:7: ssm \"/app/plain\": SSM parameters need AWS access"]
+    );
+    // Its arguments are still checked.
+    let errors = messages(render("a: {{ ssm `/app/plain` 1 2 }}\n", &[]));
     assert_eq!(
         errors,
-        [
-            "ecschedule.yaml:1:7: ssm parameter \"/app/plain\" cannot be read: SSM lookups need AWS access, which this command does not use"
-        ]
+        ["ecschedule.yaml:1:7: ssm: expected 1 or 2 arguments (NAME [INDEX]), got 3"]
     );
 }
 
@@ -623,4 +665,22 @@ fn template_error_display() {
     assert_eq!(e.to_string(), "f.yaml:3: boom");
     e.line = None;
     assert_eq!(e.to_string(), "f.yaml: boom");
+}
+
+#[test]
+fn escaped_text_renders_to_itself_and_runs_nothing() {
+    for text in [
+        "{{ env `AWS_SECRET_ACCESS_KEY` }}",
+        "{{ must_env `X` }} and {{must_env \"Y\"}}",
+        "{{{{raw}}}} {{/raw}} {{! comment }} {{> partial}}",
+        "a {{ b }} c }} d {{",
+        "{{`x`}}",
+        "plain text, no braces",
+        "{{}}{{{}}}",
+    ] {
+        let escaped = super::escape(text);
+        let rendered = render(&format!("value: {escaped}\n"), &[])
+            .unwrap_or_else(|e| panic!("{text:?} → {escaped:?}: {e:?}"));
+        assert_eq!(rendered, format!("value: {text}\n"), "{escaped:?}");
+    }
 }

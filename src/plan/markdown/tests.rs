@@ -19,6 +19,8 @@ fn rule(name: &str, expr: &str, env: &[(&str, &str)], command: Option<Vec<&str>>
         description: String::new(),
         schedule_expression: expr.into(),
         state: State::Enabled,
+        role_arn: None,
+        event_pattern: None,
         tags: BTreeMap::new(),
         targets: vec![Target {
             id: name.into(),
@@ -87,6 +89,7 @@ fn plan(changes: Vec<ResourceChange>, left_alone: Vec<LeftAlone>) -> Plan {
         managed_seen: vec![],
         takeover: false,
         left_alone,
+        lock: None,
     }
 }
 
