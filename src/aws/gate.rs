@@ -386,13 +386,16 @@ impl Gate {
     }
 }
 
-/// An adaptive token bucket with reservations: each caller takes a token,
-/// letting the balance go negative, and sleeps until the balance it left is
-/// paid back, so callers are served in arrival order at the current rate after
-/// a burst of at most one second's worth.
+/// An adaptive token bucket. Callers queue in arrival order (a fair async
+/// mutex) and the one at the head waits for its token at the rate of *now*:
+/// nobody reserves a token ahead, so a decrease slows down every call still
+/// waiting, not only the ones that arrive after it (a thousand calls queued at
+/// a published 250/s would otherwise all go out at 250/s against a 50/s
+/// limit). A burst of at most one second's worth passes at once.
 #[derive(Debug)]
 pub(crate) struct Limiter {
     state: Mutex<LimiterState>,
+    queue: tokio::sync::Mutex<()>,
 }
 
 #[derive(Debug)]
@@ -425,6 +428,7 @@ impl Limiter {
                 epoch: 0,
                 stats: OpStats::default(),
             }),
+            queue: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -449,31 +453,46 @@ impl Limiter {
         self.lock().stats.transient += 1;
     }
 
-    /// Reserves a token: how long to wait for it, and the epoch of the call.
-    pub(crate) fn reserve(&self, now: Instant) -> (Duration, u64) {
+    /// Takes a token if one is there at `now` (`Ok(epoch)`), else says how
+    /// long until there is one at the current rate (`Err(wait)`).
+    pub(crate) fn try_take(&self, now: Instant) -> Result<u64, Duration> {
         let mut s = self.lock();
         if s.rate == 0.0 {
-            return (Duration::ZERO, s.epoch);
+            return Ok(s.epoch);
         }
         let elapsed = now.saturating_duration_since(s.last).as_secs_f64();
         s.last = s.last.max(now);
         let burst = s.rate.max(1.0);
-        s.tokens = (s.tokens + elapsed * s.rate).min(burst) - 1.0;
-        let wait = if s.tokens >= 0.0 {
-            Duration::ZERO
+        s.tokens = (s.tokens + elapsed * s.rate).min(burst);
+        if s.tokens >= 1.0 {
+            s.tokens -= 1.0;
+            Ok(s.epoch)
         } else {
-            Duration::from_secs_f64(-s.tokens / s.rate)
-        };
-        (wait, s.epoch)
+            // At least a microsecond: a float a hair below 1.0 must not spin.
+            Err(Duration::from_secs_f64((1.0 - s.tokens) / s.rate).max(Duration::from_micros(1)))
+        }
     }
 
-    /// Waits for a token; returns the epoch the call is sent in.
+    /// Waits for a token (in arrival order); returns the epoch the call is sent in.
     pub(crate) async fn take(&self) -> u64 {
-        let (wait, epoch) = self.reserve(Instant::now());
-        if !wait.is_zero() {
-            tokio::time::sleep(wait).await;
+        if let Ok(epoch) = self.try_take_unqueued() {
+            return epoch;
         }
-        epoch
+        let _turn = self.queue.lock().await;
+        loop {
+            match self.try_take(Instant::now()) {
+                Ok(epoch) => return epoch,
+                Err(wait) => tokio::time::sleep(wait).await,
+            }
+        }
+    }
+
+    /// Unlimited, or a token available with nobody waiting: no queueing.
+    fn try_take_unqueued(&self) -> Result<u64, ()> {
+        if self.queue.try_lock().is_err() {
+            return Err(());
+        }
+        self.try_take(Instant::now()).map_err(|_| ())
     }
 
     /// A call succeeded: additive increase, up to the ceiling.
@@ -529,18 +548,44 @@ mod tests {
         let l = Limiter::new(10.0);
         let t0 = Instant::now();
         for _ in 0..10 {
-            assert_eq!(l.reserve(t0).0, Duration::ZERO);
+            assert!(l.try_take(t0).is_ok());
         }
-        for i in 1..=3 {
-            let w = l.reserve(t0).0.as_secs_f64();
-            assert!((w - 0.1 * f64::from(i)).abs() < 1e-9, "{w}");
+        let w = l.try_take(t0).unwrap_err().as_secs_f64();
+        assert!((w - 0.1).abs() < 1e-9, "{w}");
+        // A second later, ten tokens are back (the burst), not more.
+        let t1 = t0 + Duration::from_secs(5);
+        for _ in 0..10 {
+            assert!(l.try_take(t1).is_ok());
         }
-        // One second later the debt (3 tokens) is paid and 7 tokens are back.
-        let t1 = t0 + Duration::from_secs(1);
-        for _ in 0..7 {
-            assert_eq!(l.reserve(t1).0, Duration::ZERO);
+        assert!(l.try_take(t1).is_err());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn queued_callers_are_served_at_the_current_rate() {
+        let l = Arc::new(Limiter::new(100.0));
+        let start = Instant::now();
+        // 300 callers queue at once against 100/s: the first 100 pass (burst)...
+        let mut set = tokio::task::JoinSet::new();
+        for _ in 0..300 {
+            let l = l.clone();
+            set.spawn(async move {
+                let epoch = l.take().await;
+                (Instant::now(), epoch)
+            });
         }
-        assert!(l.reserve(t1).0 > Duration::ZERO);
+        // (A millisecond lets every caller run; the next token is 10 ms away.)
+        tokio::time::sleep(Duration::from_millis(1)).await;
+        // ... and a throttle right away slows everyone still queued down to 70/s.
+        l.throttled(0);
+        let mut times = Vec::new();
+        while let Some(r) = set.join_next().await {
+            times.push(r.unwrap().0);
+        }
+        times.sort();
+        let last = times.last().unwrap().duration_since(start).as_secs_f64();
+        // 200 after the burst at 70/s need about 2.86 s; at 100/s it would be 2 s.
+        assert!(last > 2.7, "the decrease reached the queued calls: {last}");
+        assert!(last < 3.1, "{last}");
     }
 
     #[tokio::test(start_paused = true)]
@@ -549,7 +594,7 @@ mod tests {
             let l = Limiter::new(rate);
             let t0 = Instant::now();
             for _ in 0..1000 {
-                assert_eq!(l.reserve(t0).0, Duration::ZERO);
+                assert!(l.try_take(t0).is_ok());
             }
             l.throttled(0);
             assert_eq!(l.rate(), 0.0, "an unlimited limiter never adapts");
@@ -559,7 +604,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn throttling_decreases_once_per_epoch_and_drops_the_burst() {
         let l = Limiter::new(50.0);
-        let (_, epoch) = l.reserve(Instant::now());
+        let epoch = l.try_take(Instant::now()).unwrap();
         // Ten calls of the same epoch are throttled: one decrease.
         for _ in 0..10 {
             l.throttled(epoch);
@@ -567,8 +612,10 @@ mod tests {
         assert!((l.rate() - 35.0).abs() < 1e-9, "{}", l.rate());
         assert_eq!(l.stats().throttled, 10);
         // The saved tokens are gone: the next call waits a full interval.
-        let (wait, next) = l.reserve(Instant::now());
+        let wait = l.try_take(Instant::now()).unwrap_err();
         assert!((wait.as_secs_f64() - 1.0 / 35.0).abs() < 1e-6, "{wait:?}");
+        tokio::time::advance(wait).await;
+        let next = l.try_take(Instant::now()).unwrap();
         assert_eq!(next, epoch + 1);
         // A call of the new epoch throttled: a second decrease.
         l.throttled(next);
@@ -611,8 +658,13 @@ mod tests {
         let mut ok_after_30s = 0u64;
         let mut now = start;
         while now < start + Duration::from_secs(60) {
-            let (wait, epoch) = l.reserve(now);
-            now += wait;
+            let epoch = match l.try_take(now) {
+                Ok(epoch) => epoch,
+                Err(wait) => {
+                    now += wait;
+                    continue;
+                }
+            };
             let elapsed = now.saturating_duration_since(server_last).as_secs_f64();
             server_last = now;
             server_tokens = (server_tokens + elapsed * 20.0).min(20.0);
