@@ -631,3 +631,32 @@ pub async fn claim_group(s: &Session, claim: &GroupClaim) -> Result<()> {
     }
     Ok(())
 }
+
+/// A stop flag that SIGINT, SIGTERM and SIGHUP raise (with their number): an
+/// apply then starts nothing new and lets the calls in flight finish.
+/// `on_first` is told the first signal. Needs the tokio runtime.
+pub fn stop_on_signals(on_first: fn(i32)) -> std::sync::Arc<Stop> {
+    let stop = std::sync::Arc::new(Stop::new());
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        for (kind, number) in [
+            (SignalKind::interrupt(), 2),
+            (SignalKind::terminate(), 15),
+            (SignalKind::hangup(), 1),
+        ] {
+            let stop = stop.clone();
+            if let Ok(mut s) = signal(kind) {
+                tokio::spawn(async move {
+                    while s.recv().await.is_some() {
+                        if stop.requested().is_none() {
+                            on_first(number);
+                        }
+                        stop.request(number);
+                    }
+                });
+            }
+        }
+    }
+    stop
+}

@@ -7,6 +7,8 @@ use std::path::PathBuf;
 
 use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 
+use crate::plan::PlanSelection;
+
 #[derive(Debug, Parser)]
 #[command(
     name = "ecsched",
@@ -141,6 +143,36 @@ pub struct Selection {
     /// A schedule by name (repeatable).
     #[arg(long = "schedule", value_name = "NAME")]
     pub schedules: Vec<String>,
+    /// Delete (diff: show) managed resources the config no longer declares; needs --all.
+    #[arg(long)]
+    pub prune: bool,
+}
+
+impl Selection {
+    /// As the planner's selection (checked there).
+    pub fn plan_selection(&self) -> PlanSelection {
+        PlanSelection {
+            all: self.all,
+            rules: self.rules.clone(),
+            schedules: self.schedules.clone(),
+            prune: self.prune,
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        !self.all && self.rules.is_empty() && self.schedules.is_empty() && !self.prune
+    }
+}
+
+/// One rule or schedule (`run`, `delete`).
+#[derive(Debug, Clone, Args)]
+pub struct OneTarget {
+    /// The rule.
+    #[arg(long, value_name = "NAME")]
+    pub rule: Option<String>,
+    /// The schedule ([GROUP/]NAME).
+    #[arg(long, value_name = "NAME")]
+    pub schedule: Option<String>,
 }
 
 /// The pull-request comment view (`--markdown`).
@@ -179,174 +211,196 @@ fn parse_parallel(s: &str) -> Result<usize, String> {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Render and check the config (no AWS calls unless --remote); --next N prints fire times.
-    Validate {
-        /// Print the next N fire times of every rule and schedule.
-        #[arg(long, value_name = "N")]
-        next: Option<usize>,
-        /// Also make the templates' lookups in AWS (tfstate in S3, ssm) and check their values.
-        #[arg(long)]
-        remote: bool,
-    },
+    Validate(ValidateArgs),
     /// Print the config after templates (reading tfstate in S3 and SSM if used), with defaults filled in.
-    Render {
-        /// JSON instead of YAML.
-        #[arg(long)]
-        json: bool,
-        /// Do not mask secret-looking environment values.
-        #[arg(long = "show-sensitive")]
-        show_sensitive: bool,
-    },
+    Render(RenderArgs),
     /// Print the JSON Schema of the config (or of `show --json` with --plan).
-    Schema {
-        /// The schema of the plan JSON document.
-        #[arg(long)]
-        plan: bool,
-    },
+    Schema(SchemaArgs),
     /// Print YAML of every rule and schedule that targets a cluster.
-    Dump {
-        /// ECS cluster name or ARN (default: the config's cluster).
-        #[arg(long)]
-        cluster: Option<String>,
-        /// Top-level role to write (default: the config's role).
-        #[arg(long)]
-        role: Option<String>,
-    },
+    Dump(DumpArgs),
     /// Show the difference between the config and AWS.
-    Diff {
-        #[command(flatten)]
-        selection: Selection,
-        /// Also show managed resources the config no longer declares.
-        #[arg(long)]
-        prune: bool,
-        /// Unified diff on stdout.
-        #[arg(short = 'u', long = "unified", alias = "u")]
-        unified: bool,
-        /// Exit 2 when there are changes.
-        #[arg(long = "detailed-exitcode")]
-        detailed_exitcode: bool,
-        /// Accepted for ecschedule compatibility; ignored: validation always runs.
-        #[arg(long)]
-        validate: bool,
-        #[command(flatten)]
-        compat: CompatFlags,
-    },
+    Diff(DiffArgs),
     /// Compute the change set; with -out, save it as a plan file.
-    Plan {
-        #[command(flatten)]
-        selection: Selection,
-        /// Delete managed resources the config no longer declares.
-        #[arg(long)]
-        prune: bool,
-        /// Write the plan file here.
-        #[arg(long = "out", value_name = "FILE")]
-        out: Option<PathBuf>,
-        /// Exit 2 when there are changes.
-        #[arg(long = "detailed-exitcode")]
-        detailed_exitcode: bool,
-        /// Print the plan as JSON (the `show --json` document).
-        #[arg(long)]
-        json: bool,
-        /// Allow taking over resources managed for another trackingId (recorded in the plan).
-        #[arg(long)]
-        takeover: bool,
-        /// Do not mask secret-looking environment values.
-        #[arg(long = "show-sensitive")]
-        show_sensitive: bool,
-        #[command(flatten)]
-        markdown: MarkdownArgs,
-    },
+    Plan(PlanArgs),
     /// Apply a saved plan file, or plan and apply in one step.
-    Apply {
-        /// A plan file written by `plan -out`.
-        #[arg(value_name = "PLANFILE")]
-        plan_file: Option<PathBuf>,
-        #[command(flatten)]
-        selection: Selection,
-        /// Delete managed resources the config no longer declares.
-        #[arg(long)]
-        prune: bool,
-        /// Show what would change (with a plan file: check it and show what it would apply); write nothing.
-        #[arg(long = "dry-run")]
-        dry_run: bool,
-        /// Do not ask for confirmation on a terminal.
-        #[arg(long = "auto-approve")]
-        auto_approve: bool,
-        /// Allow taking over resources managed for another trackingId.
-        #[arg(long)]
-        takeover: bool,
-        /// Unified diff format (ecschedule compatibility).
-        #[arg(short = 'u', long = "unified", alias = "u")]
-        unified: bool,
-        #[command(flatten)]
-        compat: CompatFlags,
-    },
+    Apply(ApplyArgs),
     /// Show a saved plan file.
-    Show {
-        /// The plan file.
-        #[arg(value_name = "PLANFILE")]
-        plan_file: PathBuf,
-        /// The versioned JSON document (schemas/plan.schema.json).
-        #[arg(long, conflicts_with = "markdown")]
-        json: bool,
-        /// Do not mask secret-looking environment values.
-        #[arg(long = "show-sensitive")]
-        show_sensitive: bool,
-        #[command(flatten)]
-        markdown: MarkdownArgs,
-    },
+    Show(ShowArgs),
     /// Tag an existing Scheduler group for this trackingId so its schedules become managed.
-    ClaimGroup {
-        /// The schedule group (never `default`).
-        #[arg(value_name = "GROUP")]
-        group: String,
-        /// Do not ask for confirmation on a terminal.
-        #[arg(long = "auto-approve")]
-        auto_approve: bool,
-    },
+    ClaimGroup(ClaimGroupArgs),
     /// Run a rule's or schedule's task now, with the parameters the schedule uses.
-    Run {
-        /// The rule to run.
-        #[arg(long, value_name = "NAME")]
-        rule: Option<String>,
-        /// The schedule to run.
-        #[arg(long, value_name = "NAME")]
-        schedule: Option<String>,
-        /// Wait until the task stops; exit with the essential container's exit code.
-        #[arg(long)]
-        wait: bool,
-        /// Give up waiting after this long (e.g. 30m, 90s).
-        #[arg(long, value_name = "DURATION", default_value = "1h", value_parser = parse_duration)]
-        timeout: std::time::Duration,
-        /// Print what would be run; start nothing.
-        #[arg(long = "dry-run")]
-        dry_run: bool,
-    },
+    Run(RunArgs),
     /// Remove one managed rule or schedule.
-    Delete {
-        /// The rule to delete.
-        #[arg(long, value_name = "NAME")]
-        rule: Option<String>,
-        /// The schedule to delete.
-        #[arg(long, value_name = "NAME")]
-        schedule: Option<String>,
-        /// Do not ask for confirmation on a terminal.
-        #[arg(long = "auto-approve")]
-        auto_approve: bool,
-        /// Delete even if it is not managed for this trackingId.
-        #[arg(long)]
-        force: bool,
-    },
+    Delete(DeleteArgs),
     /// Break a lock left by a run that died (the id is in the "lock held" message).
-    Unlock {
-        /// The id of the lock to break.
-        #[arg(value_name = "LOCK_ID")]
-        lock_id: String,
-    },
+    Unlock(UnlockArgs),
     /// Print a shell completion script.
-    Completion {
-        /// The shell.
-        shell: clap_complete::Shell,
-    },
+    Completion(CompletionArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    /// Print the next N fire times of every rule and schedule.
+    #[arg(long, value_name = "N")]
+    pub next: Option<usize>,
+    /// Also make the templates' lookups in AWS (tfstate in S3, ssm) and check their values.
+    #[arg(long)]
+    pub remote: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RenderArgs {
+    /// JSON instead of YAML.
+    #[arg(long)]
+    pub json: bool,
+    /// Do not mask secret-looking environment values.
+    #[arg(long = "show-sensitive")]
+    pub show_sensitive: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct SchemaArgs {
+    /// The schema of the plan JSON document.
+    #[arg(long)]
+    pub plan: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DumpArgs {
+    /// ECS cluster name or ARN (default: the config's cluster).
+    #[arg(long)]
+    pub cluster: Option<String>,
+    /// Top-level role to write (default: the config's role).
+    #[arg(long)]
+    pub role: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct DiffArgs {
+    #[command(flatten)]
+    pub selection: Selection,
+    /// Unified diff on stdout.
+    #[arg(short = 'u', long = "unified", alias = "u")]
+    pub unified: bool,
+    /// Exit 2 when there are changes.
+    #[arg(long = "detailed-exitcode")]
+    pub detailed_exitcode: bool,
+    /// Accepted for ecschedule compatibility; ignored: validation always runs.
+    #[arg(long)]
+    pub validate: bool,
+    #[command(flatten)]
+    pub compat: CompatFlags,
+}
+
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    #[command(flatten)]
+    pub selection: Selection,
+    /// Write the plan file here.
+    #[arg(long = "out", value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// Exit 2 when there are changes.
+    #[arg(long = "detailed-exitcode")]
+    pub detailed_exitcode: bool,
+    /// Print the plan as JSON (the `show --json` document).
+    #[arg(long)]
+    pub json: bool,
+    /// Allow taking over resources managed for another trackingId (recorded in the plan).
+    #[arg(long)]
+    pub takeover: bool,
+    /// Do not mask secret-looking environment values.
+    #[arg(long = "show-sensitive")]
+    pub show_sensitive: bool,
+    #[command(flatten)]
+    pub markdown: MarkdownArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ApplyArgs {
+    /// A plan file written by `plan -out`.
+    #[arg(value_name = "PLANFILE")]
+    pub plan_file: Option<PathBuf>,
+    #[command(flatten)]
+    pub selection: Selection,
+    /// Show what would change (with a plan file: check it and show what it would apply); write nothing.
+    #[arg(long = "dry-run")]
+    pub dry_run: bool,
+    /// Do not ask for confirmation on a terminal.
+    #[arg(long = "auto-approve")]
+    pub auto_approve: bool,
+    /// Allow taking over resources managed for another trackingId.
+    #[arg(long)]
+    pub takeover: bool,
+    /// Unified diff format (ecschedule compatibility).
+    #[arg(short = 'u', long = "unified", alias = "u")]
+    pub unified: bool,
+    #[command(flatten)]
+    pub compat: CompatFlags,
+}
+
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    /// The plan file.
+    #[arg(value_name = "PLANFILE")]
+    pub plan_file: PathBuf,
+    /// The versioned JSON document (schemas/plan.schema.json).
+    #[arg(long, conflicts_with = "markdown")]
+    pub json: bool,
+    /// Do not mask secret-looking environment values.
+    #[arg(long = "show-sensitive")]
+    pub show_sensitive: bool,
+    #[command(flatten)]
+    pub markdown: MarkdownArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ClaimGroupArgs {
+    /// The schedule group (never `default`).
+    #[arg(value_name = "GROUP")]
+    pub group: String,
+    /// Do not ask for confirmation on a terminal.
+    #[arg(long = "auto-approve")]
+    pub auto_approve: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub target: OneTarget,
+    /// Wait until the task stops; exit with the essential container's exit code.
+    #[arg(long)]
+    pub wait: bool,
+    /// Give up waiting after this long (e.g. 30m, 90s).
+    #[arg(long, value_name = "DURATION", default_value = "1h", value_parser = parse_duration)]
+    pub timeout: std::time::Duration,
+    /// Print what would be run; start nothing.
+    #[arg(long = "dry-run")]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DeleteArgs {
+    #[command(flatten)]
+    pub target: OneTarget,
+    /// Do not ask for confirmation on a terminal.
+    #[arg(long = "auto-approve")]
+    pub auto_approve: bool,
+    /// Delete even if it is not managed for this trackingId.
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct UnlockArgs {
+    /// The id of the lock to break.
+    #[arg(value_name = "LOCK_ID")]
+    pub lock_id: String,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionArgs {
+    /// The shell.
+    pub shell: clap_complete::Shell,
 }
 
 /// Every long flag name (aliases included) any command accepts, and whether it takes a value.

@@ -1,218 +1,56 @@
-//! One function per command: turn flags into library calls, print results,
-//! ask for confirmation on a terminal. No business rule lives here.
+//! One function per command: turn its flags (a clap struct) into library
+//! calls, print the results, ask for confirmation on a terminal. No business
+//! rule lives here.
 
-use std::io::{BufRead, IsTerminal, Write};
 use std::path::Path;
-use std::sync::Arc;
 
-use super::args::{Command, Selection};
-use super::{Globals, Outcome, print_stdout};
-use crate::apply::{Report, Stop};
+use super::args::{self, Command};
+use super::{Globals, Outcome};
+use crate::apply::Report;
 use crate::error::{Error, Result};
 use crate::ops::{self, Applied, ApplyEvents, Target};
-use crate::output;
-use crate::plan::{Plan, PlanSelection, view};
+use crate::output::{self, ApplyBars};
+use crate::plan::{Plan, PlanSelection, markdown, view};
 
 pub fn dispatch(g: &Globals, command: Command) -> Result<Outcome> {
     match command {
-        Command::Validate { next, remote } => validate(g, next, remote),
-        Command::Render {
-            json,
-            show_sensitive,
-        } => render(g, json, show_sensitive),
-        Command::Schema { plan } => {
-            let schema = if plan {
+        Command::Validate(a) => validate(g, a),
+        Command::Render(a) => render(g, a),
+        Command::Schema(a) => {
+            print_json(&if a.plan {
                 view::plan_schema()
             } else {
                 crate::config::raw::config_schema()
-            };
-            print_json(&schema)?;
+            })?;
             Ok(Outcome::Done)
         }
-        Command::ClaimGroup {
-            group,
-            auto_approve,
-        } => claim_group(g, &group, auto_approve),
-        Command::Completion { shell } => {
+        Command::Completion(a) => {
             let mut buf = Vec::new();
-            let mut cmd = <super::args::Cli as clap::CommandFactory>::command();
-            clap_complete::generate(shell, &mut cmd, "ecsched", &mut buf);
-            print_stdout(&String::from_utf8_lossy(&buf))?;
+            let mut cmd = <args::Cli as clap::CommandFactory>::command();
+            clap_complete::generate(a.shell, &mut cmd, "ecsched", &mut buf);
+            print(&String::from_utf8_lossy(&buf))?;
             Ok(Outcome::Done)
         }
-        Command::Dump { cluster, role } => dump(g, cluster.as_deref(), role.as_deref()),
-        Command::Diff {
-            selection,
-            prune,
-            unified,
-            detailed_exitcode,
-            ..
-        } => {
-            let sel = plan_selection(&selection, prune)?;
-            runtime()?.block_on(async {
-                let (_, plan) = planned(g, sel, false).await?;
-                print_changes(g, &plan, unified, false)?;
-                Ok(exit_for_changes(&plan, detailed_exitcode))
-            })
-        }
-        Command::Plan {
-            selection,
-            prune,
-            out,
-            detailed_exitcode,
-            json,
-            show_sensitive,
-            takeover,
-            markdown,
-        } => {
-            let sel = plan_selection(&selection, prune)?;
-            runtime()?.block_on(async {
-                let (_, plan) = planned(g, sel, takeover).await?;
-                let m = masking(g, show_sensitive);
-                if json {
-                    print_json(&view::plan_json(&plan, &m, g.now))?;
-                } else if markdown.markdown {
-                    let file = out.as_ref().map(|p| p.display().to_string());
-                    print_markdown(g, &plan, &m, &markdown, file)?;
-                } else {
-                    print_stdout(&view::plan_text(&plan, &m, g.now))?;
-                }
-                if out.is_some() && g.plan_key.is_none() {
-                    warn_sensitive(g, &plan, &m);
-                }
-                if let Some(path) = out {
-                    let bytes = crate::plan::file::encode(&plan, g.plan_key.as_deref())?;
-                    crate::plan::file::write_atomic(&path, &bytes)?;
-                    g.info(format!(
-                        "Saved the plan to {}{}. Apply it with: ecsched apply {}",
-                        path.display(),
-                        if g.plan_key.is_some() {
-                            " (signed and encrypted)"
-                        } else {
-                            ""
-                        },
-                        path.display()
-                    ));
-                }
-                Ok(exit_for_changes(&plan, detailed_exitcode))
-            })
-        }
-        Command::Apply {
-            plan_file: Some(path),
-            selection,
-            prune,
-            dry_run,
-            ..
-        } => {
-            if selection.all
-                || !selection.rules.is_empty()
-                || !selection.schedules.is_empty()
-                || prune
-            {
-                return Err(Error::Usage(
-                    "apply PLANFILE takes no selection: the plan file fixes what is applied"
-                        .to_string(),
-                ));
-            }
-            apply_file(g, &path, dry_run)
-        }
-        Command::Apply {
-            plan_file: None,
-            selection,
-            prune,
-            dry_run,
-            auto_approve,
-            takeover,
-            unified,
-            ..
-        } => {
-            let sel = plan_selection(&selection, prune)?;
-            runtime()?.block_on(async {
-                let (s, plan) = planned(g, sel, takeover).await?;
-                print_changes(g, &plan, unified, true)?;
-                if !plan.has_work() {
-                    return Ok(Outcome::Done);
-                }
-                crate::apply::check_consent(&plan, "the plan")
-                    .map_err(|r| Error::Usage(r.to_string()))?;
-                if dry_run {
-                    g.info("Dry run: nothing was written.");
-                    return Ok(Outcome::Done);
-                }
-                if !auto_approve && !confirm(g, "Do you want to perform these actions?")? {
-                    g.info("Apply cancelled.");
-                    return Ok(Outcome::Done);
-                }
-                execute(g, &s.aws, &plan, "the plan", (s.lock.as_ref(), "apply")).await
-            })
-        }
-        Command::Show {
-            plan_file,
-            json,
-            show_sensitive,
-            markdown,
-        } => {
-            let plan = crate::plan::file::read(&plan_file, g.plan_key.as_deref())?;
-            let m = masking(g, show_sensitive);
-            if json {
-                print_json(&view::plan_json(&plan, &m, g.now))?;
-            } else if markdown.markdown {
-                let file = plan_file.display().to_string();
-                print_markdown(g, &plan, &m, &markdown, Some(file))?;
-            } else {
-                print_stdout(&format!(
-                    "Plan {} made {} by ecsched {} for account {} in {} ({}), config {}\n\n{}",
-                    plan_file.display(),
-                    plan.created_at,
-                    plan.tool_version,
-                    plan.account_id,
-                    plan.region,
-                    plan.partition,
-                    plan.config_path,
-                    view::plan_text(&plan, &m, g.now)
-                ))?;
-            }
-            Ok(Outcome::Done)
-        }
-        Command::Run {
-            rule,
-            schedule,
-            wait,
-            timeout,
-            dry_run,
-        } => run(
-            g,
-            target(rule.as_deref(), schedule.as_deref(), "run")?,
-            wait,
-            timeout,
-            dry_run,
-        ),
-        Command::Unlock { lock_id } => runtime()?.block_on(async {
-            let (spec, info) = ops::unlock(&g.settings, &lock_id).await?;
-            g.info(format!(
-                "Broke the lock {spec}: it was {}.",
-                info.describe(chrono::Utc::now())
-            ));
+        Command::Dump(a) => dump(g, a),
+        Command::Diff(a) => diff(g, a),
+        Command::Plan(a) => plan(g, a),
+        Command::Apply(a) => match a.plan_file.clone() {
+            Some(_) if !a.selection.is_empty() => Err(Error::Usage(
+                "apply PLANFILE takes no selection: the plan file fixes what is applied".into(),
+            )),
+            Some(path) => apply_file(g, &path, a.dry_run),
+            None => apply(g, a),
+        },
+        Command::Show(a) => show(g, a),
+        Command::ClaimGroup(a) => claim_group(g, a),
+        Command::Run(a) => run(g, a),
+        Command::Delete(a) => delete(g, a),
+        Command::Unlock(a) => runtime()?.block_on(async {
+            let (spec, info) = ops::unlock(&g.settings, &a.lock_id).await?;
+            let held = info.describe(chrono::Utc::now());
+            g.info(format!("Broke the lock {spec}: it was {held}."));
             Ok(Outcome::Done)
         }),
-        Command::Delete {
-            rule,
-            schedule,
-            auto_approve,
-            force,
-        } => {
-            let target = target(rule.as_deref(), schedule.as_deref(), "delete")?;
-            runtime()?.block_on(async {
-                let s = ops::session(&g.settings).await?;
-                let plan = ops::delete_plan(&s, target, force).await?;
-                print_stdout(&view::plan_text(&plan, &masking(g, false), g.now))?;
-                if !auto_approve && !confirm(g, "Do you really want to delete it?")? {
-                    g.info("Delete cancelled.");
-                    return Ok(Outcome::Done);
-                }
-                execute(g, &s.aws, &plan, "the delete", (s.lock.as_ref(), "delete")).await
-            })
-        }
     }
 }
 
@@ -224,56 +62,37 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
         .map_err(|e| Error::io("starting the async runtime", e))
 }
 
-fn masking(g: &Globals, show_sensitive: bool) -> view::Masking {
-    view::Masking::new(&g.sensitive_patterns, show_sensitive)
-}
-
-/// The pull-request comment view of `plan`.
-fn print_markdown(
-    g: &Globals,
-    plan: &Plan,
-    m: &view::Masking,
-    args: &super::args::MarkdownArgs,
-    plan_file: Option<String>,
-) -> Result<()> {
-    let opts = crate::plan::markdown::Options {
-        masking: m,
-        now: g.now,
-        max_size: usize::try_from(args.max_size).unwrap_or(usize::MAX),
-        plan_file,
-    };
-    print_stdout(&crate::plan::markdown::render(plan, &opts))
-}
-
-/// `plan -out` without a plan key: the file holds the secrets in clear.
-fn warn_sensitive(g: &Globals, plan: &Plan, m: &view::Masking) {
-    let names = m.sensitive_names(plan);
-    if !names.is_empty() {
-        g.info(format!(
-            "warning: the plan file holds sensitive values in clear ({}); set ECSCHED_PLAN_KEY to encrypt plan files",
-            names.join(", ")
-        ));
-    }
+fn print(text: &str) -> Result<()> {
+    output::print_stdout(text).map_err(|e| Error::io("writing to stdout", e))
 }
 
 fn print_json<T: serde::Serialize>(v: &T) -> Result<()> {
     let text = serde_json::to_string_pretty(v).map_err(|e| Error::io("encoding JSON", e.into()))?;
-    print_stdout(&(text + "\n"))
+    print(&(text + "\n"))
 }
 
-fn plan_selection(sel: &Selection, prune: bool) -> Result<PlanSelection> {
-    let sel = PlanSelection {
-        all: sel.all,
-        rules: sel.rules.clone(),
-        schedules: sel.schedules.clone(),
-        prune,
-    };
+fn print_yaml<T: serde::Serialize>(v: &T) -> Result<()> {
+    let text = serde_saphyr::to_string(v)
+        .map_err(|e| Error::io("encoding YAML", std::io::Error::other(e.to_string())))?;
+    print(&text)
+}
+
+fn confirm(g: &Globals, question: &str) -> Result<bool> {
+    output::confirm(g.quiet, question).map_err(|e| Error::io("reading the answer", e))
+}
+
+fn masking(g: &Globals, show_sensitive: bool) -> view::Masking {
+    view::Masking::new(&g.sensitive_patterns, show_sensitive)
+}
+
+fn selection(sel: &args::Selection) -> Result<PlanSelection> {
+    let sel = sel.plan_selection();
     sel.check()?;
     Ok(sel)
 }
 
-fn target<'a>(rule: Option<&'a str>, schedule: Option<&'a str>, verb: &str) -> Result<Target<'a>> {
-    match (rule, schedule) {
+fn target<'a>(t: &'a args::OneTarget, verb: &str) -> Result<Target<'a>> {
+    match (t.rule.as_deref(), t.schedule.as_deref()) {
         (Some(r), None) => Ok(Target::Rule(r)),
         (None, Some(s)) => Ok(Target::Schedule(s)),
         _ => Err(Error::Usage(format!(
@@ -288,6 +107,22 @@ fn exit_for_changes(plan: &Plan, detailed: bool) -> Outcome {
     } else {
         Outcome::Done
     }
+}
+
+fn print_markdown(
+    g: &Globals,
+    plan: &Plan,
+    a: &args::MarkdownArgs,
+    m: &view::Masking,
+    file: Option<String>,
+) -> Result<()> {
+    let opts = markdown::Options {
+        masking: m,
+        now: g.now,
+        max_size: usize::try_from(a.max_size).unwrap_or(usize::MAX),
+        plan_file: file,
+    };
+    print(&markdown::render(plan, &opts))
 }
 
 /// Session and plan, with the planner's warnings and (with -v) what was skipped.
@@ -320,85 +155,106 @@ fn report_calls(g: &Globals, aws: &crate::aws::Aws) {
     }
 }
 
-/// The changes on stdout (unified with `-u`); the summary line on stdout
-/// (`apply`) or stderr (`diff`, and always with `-u`, so the diff pipes cleanly).
 fn print_changes(g: &Globals, plan: &Plan, unified: bool, summary_on_stdout: bool) -> Result<()> {
     let m = masking(g, false);
-    let ctx = view::plan_context(plan);
-    let now = plan.preview_time(g.now);
-    let text: String = plan
-        .changes
-        .iter()
-        .map(|c| {
-            if unified {
-                view::unified_text(c, &ctx, &m, console::colors_enabled())
-            } else {
-                view::change_text(c, &ctx, &m, now) + "\n"
-            }
-        })
-        .collect();
-    let left_alone = view::left_alone_text(plan);
-    if summary_on_stdout && !unified {
-        print_stdout(&(text + &left_alone + &view::summary(plan) + "\n"))
-    } else if unified {
-        // stdout stays a pure unified diff (ending with a newline).
-        print_stdout(&text)?;
-        g.info(format!("{left_alone}{}", view::summary(plan)));
-        Ok(())
-    } else {
-        print_stdout(&(text + &left_alone))?;
-        g.info(view::summary(plan));
-        Ok(())
+    let (out, err) = view::changes_output(plan, &m, g.now, unified, summary_on_stdout);
+    print(&out)?;
+    if !err.is_empty() {
+        g.info(err);
     }
+    Ok(())
 }
 
-/// True when a question can be asked (stdin and stderr on a terminal, not --quiet).
-fn interactive(g: &Globals) -> bool {
-    !g.quiet && std::io::stdin().is_terminal() && std::io::stderr().is_terminal()
+fn diff(g: &Globals, a: args::DiffArgs) -> Result<Outcome> {
+    let sel = selection(&a.selection)?;
+    runtime()?.block_on(async {
+        let (_, plan) = planned(g, sel, false).await?;
+        print_changes(g, &plan, a.unified, false)?;
+        Ok(exit_for_changes(&plan, a.detailed_exitcode))
+    })
 }
 
-fn confirm(g: &Globals, question: &str) -> Result<bool> {
-    // Without a terminal ecschedule proceeds; so do we (CI runs the seed's commands).
-    if !interactive(g) {
-        return Ok(true);
-    }
-    eprint!("{question} Only 'yes' will be accepted: ");
-    let _ = std::io::stderr().flush();
-    let mut line = String::new();
-    std::io::stdin()
-        .lock()
-        .read_line(&mut line)
-        .map_err(|e| Error::io("reading the answer", e))?;
-    Ok(line.trim() == "yes")
-}
-
-/// SIGINT, SIGTERM and SIGHUP ask the apply to stop (calls in flight finish).
-fn stop_on_signals() -> Arc<Stop> {
-    let stop = Arc::new(Stop::new());
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        for (kind, number) in [
-            (SignalKind::interrupt(), 2),
-            (SignalKind::terminate(), 15),
-            (SignalKind::hangup(), 1),
-        ] {
-            let stop = stop.clone();
-            if let Ok(mut s) = signal(kind) {
-                tokio::spawn(async move {
-                    while s.recv().await.is_some() {
-                        if stop.requested().is_none() {
-                            eprintln!(
-                                "\nsignal {number}: finishing the calls in flight, then stopping"
-                            );
-                        }
-                        stop.request(number);
-                    }
-                });
-            }
+fn plan(g: &Globals, a: args::PlanArgs) -> Result<Outcome> {
+    let sel = selection(&a.selection)?;
+    runtime()?.block_on(async {
+        let (_, plan) = planned(g, sel, a.takeover).await?;
+        let m = masking(g, a.show_sensitive);
+        if a.json {
+            print_json(&view::plan_json(&plan, &m, g.now))?;
+        } else if a.markdown.markdown {
+            let file = a.out.as_ref().map(|p| p.display().to_string());
+            print_markdown(g, &plan, &a.markdown, &m, file)?;
+        } else {
+            print(&view::plan_text(&plan, &m, g.now))?;
         }
+        if let Some(path) = &a.out {
+            let names = m.sensitive_names(&plan);
+            if g.plan_key.is_none() && !names.is_empty() {
+                g.info(format!(
+                    "warning: the plan file holds sensitive values in clear ({}); set ECSCHED_PLAN_KEY to encrypt plan files",
+                    names.join(", ")
+                ));
+            }
+            crate::plan::file::save(path, &plan, g.plan_key.as_deref())?;
+            let how = if g.plan_key.is_some() { " (signed and encrypted)" } else { "" };
+            let p = path.display();
+            g.info(format!("Saved the plan to {p}{how}. Apply it with: ecsched apply {p}"));
+        }
+        Ok(exit_for_changes(&plan, a.detailed_exitcode))
+    })
+}
+
+fn apply(g: &Globals, a: args::ApplyArgs) -> Result<Outcome> {
+    let sel = selection(&a.selection)?;
+    runtime()?.block_on(async {
+        let (s, plan) = planned(g, sel, a.takeover).await?;
+        print_changes(g, &plan, a.unified, true)?;
+        if !plan.has_work() {
+            return Ok(Outcome::Done);
+        }
+        crate::apply::check_consent(&plan, "the plan").map_err(|r| Error::Usage(r.to_string()))?;
+        if a.dry_run {
+            g.info("Dry run: nothing was written.");
+            return Ok(Outcome::Done);
+        }
+        if !a.auto_approve && !confirm(g, "Do you want to perform these actions?")? {
+            g.info("Apply cancelled.");
+            return Ok(Outcome::Done);
+        }
+        execute(g, &s.aws, &plan, "the plan", (s.lock.as_ref(), "apply")).await
+    })
+}
+
+fn show(g: &Globals, a: args::ShowArgs) -> Result<Outcome> {
+    let plan = crate::plan::file::read(&a.plan_file, g.plan_key.as_deref())?;
+    let m = masking(g, a.show_sensitive);
+    let file = a.plan_file.display().to_string();
+    if a.json {
+        print_json(&view::plan_json(&plan, &m, g.now))?;
+    } else if a.markdown.markdown {
+        print_markdown(g, &plan, &a.markdown, &m, Some(file))?;
+    } else {
+        print(&(view::show_header(&plan, &file) + &view::plan_text(&plan, &m, g.now)))?;
     }
-    stop
+    Ok(Outcome::Done)
+}
+
+fn delete(g: &Globals, a: args::DeleteArgs) -> Result<Outcome> {
+    let target = target(&a.target, "delete")?;
+    runtime()?.block_on(async {
+        let s = ops::session(&g.settings).await?;
+        let plan = ops::delete_plan(&s, target, a.force).await?;
+        print(&view::plan_text(&plan, &masking(g, false), g.now))?;
+        if !a.auto_approve && !confirm(g, "Do you really want to delete it?")? {
+            g.info("Delete cancelled.");
+            return Ok(Outcome::Done);
+        }
+        execute(g, &s.aws, &plan, "the delete", (s.lock.as_ref(), "delete")).await
+    })
+}
+
+fn signalled(number: i32) {
+    eprintln!("\nsignal {number}: finishing the calls in flight, then stopping");
 }
 
 /// Verifies and applies `plan` (under `lock` when there is one), printing each
@@ -410,25 +266,13 @@ async fn execute(
     name: &str,
     lock: (Option<&crate::aws::LockSpec>, &str),
 ) -> Result<Outcome> {
-    let stop = stop_on_signals();
-    let read_bar = output::progress_bar(g.quiet, "checking live state");
-    let apply_bar = output::hidden_bar();
-    let started = |n: usize| {
-        read_bar.finish_and_clear();
-        if n > 3 {
-            output::show_bar(&apply_bar, g.quiet, "applying", n);
-        }
-    };
-    let result = |c: &crate::plan::ResourceChange, o: &crate::apply::Outcome| {
-        apply_bar.inc(1);
-        apply_bar.suspend(|| g.info(Report::line(c, o)));
-    };
-    let info = |line: &str| read_bar.suspend(|| g.info(line));
+    let stop = ops::stop_on_signals(signalled);
+    let bars = ApplyBars::new(g.quiet);
     let events = ApplyEvents {
-        reading: &|d, t| output::set_progress(&read_bar, d, t),
-        started: &started,
-        result: &result,
-        info: &info,
+        reading: &|d, t| bars.reading(d, t),
+        started: &|n| bars.started(n),
+        result: &|c, o| bars.result(&Report::line(c, o)),
+        info: &|line| bars.info(line),
     };
     let locking = ops::Locking {
         spec: lock.0,
@@ -438,8 +282,7 @@ async fn execute(
     let concurrency = g.settings.aws.concurrency;
     let outcome =
         ops::verify_and_execute(aws, plan, name, concurrency, &stop, &events, &locking).await;
-    read_bar.finish_and_clear();
-    apply_bar.finish_and_clear();
+    bars.finish();
     report_calls(g, aws);
     match outcome? {
         Err(signal) => {
@@ -467,11 +310,11 @@ fn apply_file(g: &Globals, path: &Path, dry_run: bool) -> Result<Outcome> {
         let (plan, aws, lock) = ops::open_plan(&g.settings, path, g.plan_key.as_deref()).await?;
         let name = path.display().to_string();
         if dry_run {
-            let stop = stop_on_signals();
+            let stop = ops::stop_on_signals(signalled);
             if let Err(signal) = ops::verify(&aws, &plan, &name, &stop, &|_, _| {}).await? {
                 return Ok(Outcome::Code(128 + signal));
             }
-            print_stdout(&view::plan_text(&plan, &masking(g, false), g.now))?;
+            print(&view::plan_text(&plan, &masking(g, false), g.now))?;
             g.info(format!(
                 "Dry run: {name} still applies cleanly to live state; nothing was written."
             ));
@@ -482,8 +325,9 @@ fn apply_file(g: &Globals, path: &Path, dry_run: bool) -> Result<Outcome> {
     })
 }
 
-fn claim_group(g: &Globals, group: &str, auto_approve: bool) -> Result<Outcome> {
+fn claim_group(g: &Globals, a: args::ClaimGroupArgs) -> Result<Outcome> {
     use crate::plan::claim::Claim;
+    let group = &a.group;
     runtime()?.block_on(async {
         let s = ops::session(&g.settings).await?;
         let claim = ops::claim_group_check(&s, group).await?;
@@ -494,35 +338,21 @@ fn claim_group(g: &Globals, group: &str, auto_approve: bool) -> Result<Outcome> 
             ));
             return Ok(Outcome::Done);
         }
-        let mut text = format!(
-            "schedule group \"{group}\" will be tagged ecschedule:tracking-id={tracking}: its schedules become managed for this config (apply --all --prune deletes those it does not declare).\n"
-        );
-        if claim.schedules.is_empty() {
-            text.push_str("  (no schedules in it yet)\n");
-        }
-        for (name, target) in &claim.schedules {
-            let whose = match target.as_deref() {
-                Some(t) if t == s.desired.cluster_arn => String::new(),
-                Some(t) => format!(" (targets {t}, not this config's cluster: left alone)"),
-                None => " (no target: left alone)".to_string(),
-            };
-            text.push_str(&format!("  schedule.{group}/{name}{whose}\n"));
-        }
-        print_stdout(&text)?;
+        let cluster = &s.desired.cluster_arn;
+        let text = crate::plan::claim::describe(group, tracking, cluster, &claim.schedules);
+        print(&text)?;
         // A new command, no ecschedule habit to keep: without a terminal, only --auto-approve.
-        if !auto_approve && !interactive(g) {
+        if !a.auto_approve && !output::interactive(g.quiet) {
             return Err(Error::Usage(format!(
                 "claim-group asks before tagging schedule group \"{group}\"; without a terminal, pass --auto-approve"
             )));
         }
-        if !auto_approve && !confirm(g, "Do you want to claim this group?")? {
+        if !a.auto_approve && !confirm(g, "Do you want to claim this group?")? {
             g.info("Claim cancelled.");
             return Ok(Outcome::Done);
         }
         ops::claim_group(&s, &claim).await?;
-        g.info(format!(
-            "  ✓ schedule group \"{group}\" tagged ecschedule:tracking-id={tracking}"
-        ));
+        g.info(format!("  ✓ schedule group \"{group}\" tagged ecschedule:tracking-id={tracking}"));
         Ok(Outcome::Done)
     })
 }
@@ -532,63 +362,64 @@ fn load_with_aws(g: &Globals) -> Result<crate::config::LoadedConfig> {
     runtime()?.block_on(async { g.settings.load(true) })
 }
 
-fn validate(g: &Globals, next: Option<usize>, remote: bool) -> Result<Outcome> {
-    let cfg = if remote {
+fn validate(g: &Globals, a: args::ValidateArgs) -> Result<Outcome> {
+    let cfg = if a.remote {
         load_with_aws(g)?
     } else {
         g.settings.load(false)?
     };
     let count = |n: usize, w: &str| format!("{n} {w}{}", if n == 1 { "" } else { "s" });
-    g.info(format!(
-        "{}: valid ({}, {}){}",
-        cfg.display,
-        count(cfg.raw.rules.as_deref().unwrap_or_default().len(), "rule"),
-        count(
-            cfg.raw.schedules.as_deref().unwrap_or_default().len(),
-            "schedule"
+    let rules = count(cfg.raw.rules.as_deref().unwrap_or_default().len(), "rule");
+    let schedules = count(
+        cfg.raw.schedules.as_deref().unwrap_or_default().len(),
+        "schedule",
+    );
+    let unchecked = match cfg.unchecked.len() {
+        0 => String::new(),
+        n => format!(
+            "; not checked offline: {} in AWS (check them with `ecsched validate --remote`):",
+            count(n, "lookup")
         ),
-        if cfg.unchecked.is_empty() {
-            String::new()
-        } else {
-            format!(
-                "; not checked offline: {} in AWS (check them with `ecsched validate --remote`):",
-                count(cfg.unchecked.len(), "lookup")
-            )
-        }
+    };
+    g.info(format!(
+        "{}: valid ({rules}, {schedules}){unchecked}",
+        cfg.display
     ));
     for d in &cfg.unchecked {
         g.info(format!("  {d}"));
     }
-    if let Some(n) = next {
+    if let Some(n) = a.next {
         let now = g.now.unwrap_or_else(chrono::Utc::now);
-        print_stdout(&crate::model::fire::listing(&cfg.raw, now, n))?;
+        print(&crate::model::fire::listing(&cfg.raw, now, n))?;
     }
     Ok(Outcome::Done)
 }
 
-fn render(g: &Globals, json: bool, show_sensitive: bool) -> Result<Outcome> {
+fn render(g: &Globals, a: args::RenderArgs) -> Result<Outcome> {
     let cfg = load_with_aws(g)?;
     let mut filled = crate::model::defaults::fill(&cfg.raw);
-    if !show_sensitive {
+    if !a.show_sensitive {
         let m = masking(g, false);
         crate::model::defaults::mask_environment(&mut filled, &|k| m.is_sensitive(k));
     }
-    if json {
-        print_json(&filled)?;
+    if a.json {
+        print_json(&filled)
     } else {
-        let text = serde_saphyr::to_string(&filled)
-            .map_err(|e| Error::io("encoding YAML", std::io::Error::other(e.to_string())))?;
-        print_stdout(&text)?;
-    }
+        print_yaml(&filled)
+    }?;
     Ok(Outcome::Done)
 }
 
-fn dump(g: &Globals, cluster: Option<&str>, role: Option<&str>) -> Result<Outcome> {
+fn dump(g: &Globals, a: args::DumpArgs) -> Result<Outcome> {
     runtime()?.block_on(async {
         let bar = output::progress_bar(g.quiet, "reading live state");
-        let dumped = ops::dump(&g.settings, cluster, role, &|d, t| {
-            output::set_progress(&bar, d, t)
-        })
+        let progress = |d, t| output::set_progress(&bar, d, t);
+        let dumped = ops::dump(
+            &g.settings,
+            a.cluster.as_deref(),
+            a.role.as_deref(),
+            &progress,
+        )
         .await;
         bar.finish_and_clear();
         let dumped = dumped?;
@@ -600,47 +431,40 @@ fn dump(g: &Globals, cluster: Option<&str>, role: Option<&str>) -> Result<Outcom
                 g.info(format!("{}: skipped: {}", x.what, x.reason));
             }
         }
-        let text = serde_saphyr::to_string(&dumped.config)
-            .map_err(|e| Error::io("encoding YAML", std::io::Error::other(e.to_string())))?;
-        print_stdout(&text)?;
+        print_yaml(&dumped.config)?;
         Ok(Outcome::Done)
     })
 }
 
-fn run(
-    g: &Globals,
-    target: Target<'_>,
-    wait: bool,
-    timeout: std::time::Duration,
-    dry_run: bool,
-) -> Result<Outcome> {
+fn run(g: &Globals, a: args::RunArgs) -> Result<Outcome> {
+    let target = target(&a.target, "run")?;
     runtime()?.block_on(async {
         let s = ops::session(&g.settings).await?;
         let (label, targets) = ops::run_targets(&s, target)?;
         g.info(format!(
             "running the {label}{}",
-            if dry_run { " (dry-run)" } else { "" }
+            if a.dry_run { " (dry-run)" } else { "" }
         ));
-        if dry_run {
+        if a.dry_run {
             return Ok(Outcome::Done);
         }
         let started = ops::run_tasks(&s, &targets).await?;
-        for a in started.iter().flat_map(|(_, arns)| arns) {
-            g.info(format!("started task {a}"));
+        for arn in started.iter().flat_map(|(_, arns)| arns) {
+            g.info(format!("started task {arn}"));
         }
-        if !wait {
+        if !a.wait {
             return Ok(Outcome::Done);
         }
         let mut code = 0;
-        for o in ops::wait_tasks(&s, &started, timeout).await? {
+        for o in ops::wait_tasks(&s, &started, a.timeout).await? {
+            let exit = o.exit_code.map_or("unknown".to_string(), |c| c.to_string());
+            let why = o
+                .stopped_reason
+                .map(|r| format!(" ({r})"))
+                .unwrap_or_default();
             g.info(format!(
-                "task {} {}: exit code {}{}",
-                o.task_arn,
-                o.last_status,
-                o.exit_code.map_or("unknown".to_string(), |c| c.to_string()),
-                o.stopped_reason
-                    .map(|r| format!(" ({r})"))
-                    .unwrap_or_default()
+                "task {} {}: exit code {exit}{why}",
+                o.task_arn, o.last_status
             ));
             if code == 0 {
                 code = o.exit_code.unwrap_or(1);

@@ -6,7 +6,6 @@ pub mod args;
 mod commands;
 
 use std::ffi::OsString;
-use std::io::Write;
 use std::path::PathBuf;
 
 use clap::Parser;
@@ -64,10 +63,13 @@ pub fn run<I: IntoIterator<Item = OsString>>(args: I) -> i32 {
             return code;
         }
     };
-    let color = match (&cli.command, cli.color) {
-        (Command::Diff { compat, .. } | Command::Apply { compat, .. }, _) if compat.no_color => {
-            Color::Never
-        }
+    let no_color = match &cli.command {
+        Command::Diff(a) => a.compat.no_color,
+        Command::Apply(a) => a.compat.no_color,
+        _ => false,
+    };
+    let color = match (no_color, cli.color) {
+        (true, _) => Color::Never,
         (_, ColorChoice::Always) => Color::Always,
         (_, ColorChoice::Never) => Color::Never,
         (_, ColorChoice::Auto) => Color::Auto,
@@ -141,12 +143,4 @@ fn globals(cli: &Cli, cwd: PathBuf) -> Result<Globals> {
         sensitive_patterns: s.sensitive_patterns.clone(),
         now: s.now,
     })
-}
-
-/// Writes data to stdout (the product); a closed pipe is not an error worth noise.
-pub fn print_stdout(text: &str) -> Result<()> {
-    let mut out = std::io::stdout().lock();
-    out.write_all(text.as_bytes())
-        .and_then(|()| out.flush())
-        .map_err(|e| Error::io("writing to stdout", e))
 }

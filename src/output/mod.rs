@@ -74,3 +74,84 @@ pub fn set_progress(bar: &indicatif::ProgressBar, done: usize, total: usize) {
     bar.set_length(total as u64);
     bar.set_position(done as u64);
 }
+
+/// Writes data to stdout (the product); a closed pipe is reported as
+/// `ErrorKind::BrokenPipe`, which the CLI turns into a quiet exit.
+pub fn print_stdout(text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes())?;
+    out.flush()
+}
+
+/// True when a question can be asked (stdin and stderr on a terminal, not quiet).
+pub fn interactive(quiet: bool) -> bool {
+    !quiet && std::io::stdin().is_terminal() && std::io::stderr().is_terminal()
+}
+
+/// Asks `question` on the terminal; only "yes" is a yes. Without a terminal
+/// (or with `quiet`) the answer is yes: ecschedule proceeds there, and CI runs
+/// the seed's commands unchanged.
+pub fn confirm(quiet: bool, question: &str) -> std::io::Result<bool> {
+    use std::io::{BufRead, Write};
+    if !interactive(quiet) {
+        return Ok(true);
+    }
+    eprint!("{question} Only 'yes' will be accepted: ");
+    let _ = std::io::stderr().flush();
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line)?;
+    Ok(line.trim() == "yes")
+}
+
+/// The two bars of an apply: checking live state, then applying (shown only
+/// for more than three changes); lines printed through them do not tear.
+pub struct ApplyBars {
+    quiet: bool,
+    read: indicatif::ProgressBar,
+    apply: indicatif::ProgressBar,
+}
+
+impl ApplyBars {
+    pub fn new(quiet: bool) -> ApplyBars {
+        ApplyBars {
+            quiet,
+            read: progress_bar(quiet, "checking live state"),
+            apply: hidden_bar(),
+        }
+    }
+
+    pub fn reading(&self, done: usize, total: usize) {
+        set_progress(&self.read, done, total);
+    }
+
+    /// The writes start: `n` changes.
+    pub fn started(&self, n: usize) {
+        self.read.finish_and_clear();
+        if n > 3 {
+            show_bar(&self.apply, self.quiet, "applying", n);
+        }
+    }
+
+    /// One resource finished: its result line.
+    pub fn result(&self, line: &str) {
+        self.apply.inc(1);
+        self.apply.suspend(|| self.line(line));
+    }
+
+    /// A line of information while the bars are up.
+    pub fn info(&self, line: &str) {
+        self.read.suspend(|| self.line(line));
+    }
+
+    fn line(&self, line: &str) {
+        if !self.quiet {
+            eprintln!("{line}");
+        }
+    }
+
+    pub fn finish(&self) {
+        self.read.finish_and_clear();
+        self.apply.finish_and_clear();
+    }
+}

@@ -53,6 +53,32 @@ pub fn check(
     }
 }
 
+/// What `claim-group` shows before it asks: the group, the tag it gets, and
+/// each schedule in it (`(name, target ARN)`), marking those that do not
+/// target `cluster_arn` (they stay left alone).
+pub fn describe(
+    group: &str,
+    tracking_id: &str,
+    cluster_arn: &str,
+    schedules: &[(String, Option<String>)],
+) -> String {
+    let mut text = format!(
+        "schedule group \"{group}\" will be tagged ecschedule:tracking-id={tracking_id}: its schedules become managed for this config (apply --all --prune deletes those it does not declare).\n"
+    );
+    if schedules.is_empty() {
+        text.push_str("  (no schedules in it yet)\n");
+    }
+    for (name, target) in schedules {
+        let whose = match target.as_deref() {
+            Some(t) if t == cluster_arn => String::new(),
+            Some(t) => format!(" (targets {t}, not this config's cluster: left alone)"),
+            None => " (no target: left alone)".to_string(),
+        };
+        text.push_str(&format!("  schedule.{group}/{name}{whose}\n"));
+    }
+    text
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -496,6 +496,12 @@ pub fn decode(bytes: &[u8], key: Option<&[u8]>) -> Result<Plan, PlanFileError> {
     Ok(plan)
 }
 
+/// Encodes `plan` ([`encode`], signed and encrypted with `key`) and writes it
+/// to `path` ([`write_atomic`]).
+pub fn save(path: &Path, plan: &Plan, key: Option<&[u8]>) -> Result<(), PlanFileError> {
+    write_atomic(path, &encode(plan, key)?)
+}
+
 /// Writes `bytes` to `path` atomically: a temporary file in the same
 /// directory (mode 0600 on unix), fsync, rename over `path`, fsync of the
 /// directory. On error the temporary file is removed and `path` is untouched.

@@ -455,6 +455,35 @@ pub fn summary(plan: &Plan) -> String {
     }
 }
 
+/// What `diff` and direct `apply` print: `(stdout, stderr)`. The changes go to
+/// stdout (a pure unified diff with `unified`); what is left alone and the
+/// summary line go to stdout with `summary_on_stdout` (apply), else to stderr
+/// (diff, and always with `unified`, so the diff pipes cleanly).
+pub fn changes_output(
+    plan: &Plan,
+    m: &Masking,
+    now: Option<DateTime<Utc>>,
+    unified: bool,
+    summary_on_stdout: bool,
+) -> (String, String) {
+    let ctx = plan_context(plan);
+    let now = plan.preview_time(now);
+    let text: String = plan
+        .changes
+        .iter()
+        .map(|c| match unified {
+            true => unified_text(c, &ctx, m, console::colors_enabled()),
+            false => change_text(c, &ctx, m, now) + "\n",
+        })
+        .collect();
+    let left_alone = left_alone_text(plan);
+    match (unified, summary_on_stdout) {
+        (false, true) => (text + &left_alone + &summary(plan) + "\n", String::new()),
+        (true, _) => (text, format!("{left_alone}{}", summary(plan))),
+        (false, false) => (text + &left_alone, summary(plan)),
+    }
+}
+
 /// The "left alone" list: what the plan sees and does not touch, with why
 /// (first what `--prune` would delete). Empty when nothing is left alone.
 pub fn left_alone_text(plan: &Plan) -> String {
@@ -471,6 +500,19 @@ pub fn left_alone_text(plan: &Plan) -> String {
     }
     out.push('\n');
     out
+}
+
+/// The line `show` prints above a saved plan: where it comes from.
+pub fn show_header(plan: &Plan, file: &str) -> String {
+    format!(
+        "Plan {file} made {} by ecsched {} for account {} in {} ({}), config {}\n\n",
+        plan.created_at,
+        plan.tool_version,
+        plan.account_id,
+        plan.region,
+        plan.partition,
+        plan.config_path,
+    )
 }
 
 /// The whole human view of a plan: the changes (fire times from `now`, else
