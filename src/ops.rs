@@ -256,6 +256,13 @@ pub struct Locking<'a> {
     pub wait: std::time::Duration,
 }
 
+/// A plan made and applied in one run (`apply --all`) that would take over
+/// another trackingId's resources needs `--takeover` on this command line: a
+/// missing flag, so a usage error (exit 1), not a refused plan file (exit 3).
+pub fn check_direct_apply(plan: &Plan) -> Result<()> {
+    apply::check_consent(plan, "the plan").map_err(|r| Error::Usage(r.to_string()))
+}
+
 /// Checks `plan` against live state (`apply::verify`): the verified state,
 /// or the signal that interrupted the check.
 pub async fn verify(
@@ -301,10 +308,25 @@ pub async fn verify_and_execute(
         .await;
     };
     let request = LockRequest::new(locking.operation.clone()).with_plan(plan.plan_id.clone());
-    let held = tokio::select! {
-        held = aws.acquire_lock(spec, &request, locking.wait) => held?,
-        signal = apply::wait_for_stop(stop) => return Ok(Err(signal)),
+    // Not raced against a signal: dropping the acquire with its conditional
+    // write in flight could leave a lock nobody releases. It stops between
+    // attempts instead, and a lock taken as the signal came is given back.
+    let stopped = || stop.requested().is_some();
+    let held = match aws
+        .acquire_lock(spec, &request, locking.wait, &stopped)
+        .await
+    {
+        Err(crate::aws::LockError::Interrupted { .. }) => {
+            return Ok(Err(stop.requested().unwrap_or(2)));
+        }
+        held => held?,
     };
+    if let Some(signal) = stop.requested() {
+        if let Err(e) = aws.release_lock(&held).await {
+            (events.info)(&format!("warning: {e}"));
+        }
+        return Ok(Err(signal));
+    }
     (events.info)(&format!("Took the lock {spec} (id {}).", held.id()));
     let result = verify_and_execute_unlocked(
         aws,
@@ -540,7 +562,8 @@ pub async fn dump(
         lock: raw.lock.clone(),
     };
     Ok(Dumped {
-        config: dump::config(header, &rules, &schedules, &ctx),
+        config: dump::config(header, &rules, &schedules, &ctx)
+            .map_err(|e| Error::io("escaping template syntax in the dump", e.into()))?,
         notes,
         skipped: read.skipped,
     })

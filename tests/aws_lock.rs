@@ -50,7 +50,10 @@ async fn take_refuse_release_and_take_again() {
     assert_eq!(aws.read_lock(&spec).await.unwrap(), None);
 
     let req = request("apply plan.bin").with_plan("9f3c");
-    let held = aws.acquire_lock(&spec, &req, Duration::ZERO).await.unwrap();
+    let held = aws
+        .acquire_lock(&spec, &req, Duration::ZERO, &|| false)
+        .await
+        .unwrap();
     assert_eq!(held.id().len(), 32);
     assert_eq!(held.region(), em.region);
     let read = aws
@@ -67,7 +70,7 @@ async fn take_refuse_release_and_take_again() {
     let other = connect(&em).await;
     let t0 = Instant::now();
     let err = other
-        .acquire_lock(&spec, &request("delete"), Duration::ZERO)
+        .acquire_lock(&spec, &request("delete"), Duration::ZERO, &|| false)
         .await
         .unwrap_err();
     assert!(t0.elapsed() < Duration::from_secs(5));
@@ -98,7 +101,7 @@ async fn take_refuse_release_and_take_again() {
         Released::AlreadyGone
     );
     let again = other
-        .acquire_lock(&spec, &request("delete"), Duration::ZERO)
+        .acquire_lock(&spec, &request("delete"), Duration::ZERO, &|| false)
         .await
         .unwrap();
     assert_ne!(again.id(), held.id());
@@ -115,7 +118,7 @@ async fn a_waiting_run_gets_the_lock_once_it_is_released() {
     let Some(em) = emulator() else { return };
     let (aws, spec) = setup(&em).await;
     let first = aws
-        .acquire_lock(&spec, &request("apply"), Duration::ZERO)
+        .acquire_lock(&spec, &request("apply"), Duration::ZERO, &|| false)
         .await
         .unwrap();
 
@@ -124,7 +127,12 @@ async fn a_waiting_run_gets_the_lock_once_it_is_released() {
     let t0 = Instant::now();
     let waiter = tokio::spawn(async move {
         other
-            .acquire_lock(&waiter_spec, &request("delete"), Duration::from_secs(20))
+            .acquire_lock(
+                &waiter_spec,
+                &request("delete"),
+                Duration::from_secs(20),
+                &|| false,
+            )
             .await
     });
     tokio::time::sleep(Duration::from_millis(600)).await;
@@ -144,7 +152,12 @@ async fn a_waiting_run_gets_the_lock_once_it_is_released() {
     // A wait that runs out fails naming the holder and how long it waited.
     let t0 = Instant::now();
     let err = aws
-        .acquire_lock(&spec, &request("apply"), Duration::from_millis(400))
+        .acquire_lock(
+            &spec,
+            &request("apply"),
+            Duration::from_millis(400),
+            &|| false,
+        )
         .await
         .unwrap_err();
     let waited = t0.elapsed();
@@ -167,8 +180,8 @@ async fn concurrent_takers_exactly_one_wins_every_time() {
     let req = request("apply");
     for round in 0..20 {
         let (ra, rb) = tokio::join!(
-            a.acquire_lock(&spec, &req, Duration::ZERO),
-            b.acquire_lock(&spec, &req, Duration::ZERO),
+            a.acquire_lock(&spec, &req, Duration::ZERO, &|| false),
+            b.acquire_lock(&spec, &req, Duration::ZERO, &|| false),
         );
         let (winner, held, err) = match (ra, rb) {
             (Ok(h), Err(e)) => (&a, h, e),
@@ -194,7 +207,7 @@ async fn waiting_takers_hold_the_lock_one_at_a_time() {
         runs.spawn(async move {
             let aws = connect(&em).await;
             let held = aws
-                .acquire_lock(&spec, &request("apply"), Duration::from_secs(30))
+                .acquire_lock(&spec, &request("apply"), Duration::from_secs(30), &|| false)
                 .await
                 .unwrap();
             let was = inside.fetch_add(1, Ordering::SeqCst);
@@ -221,7 +234,7 @@ async fn unlock_breaks_only_the_named_lock_and_the_old_holder_cannot_release_the
     );
 
     let dead = aws
-        .acquire_lock(&spec, &request("apply"), Duration::ZERO)
+        .acquire_lock(&spec, &request("apply"), Duration::ZERO, &|| false)
         .await
         .unwrap();
     let err = aws.break_lock(&spec, "0123").await.unwrap_err();
@@ -245,7 +258,7 @@ async fn unlock_breaks_only_the_named_lock_and_the_old_holder_cannot_release_the
     // Someone else takes it; the "dead" run wakes up and releases: theirs stays.
     let other = connect(&em).await;
     let theirs = other
-        .acquire_lock(&spec, &request("delete"), Duration::ZERO)
+        .acquire_lock(&spec, &request("delete"), Duration::ZERO, &|| false)
         .await
         .unwrap();
     let r = aws.release_lock(&dead).await.unwrap();
@@ -272,7 +285,7 @@ async fn an_unreadable_lock_object_is_reported_and_can_be_broken() {
     let info = aws.read_lock(&spec).await.unwrap().unwrap();
     assert!(info.id.starts_with("body-"), "{info:?}");
     let err = aws
-        .acquire_lock(&spec, &request("apply"), Duration::ZERO)
+        .acquire_lock(&spec, &request("apply"), Duration::ZERO, &|| false)
         .await
         .unwrap_err();
     let msg = err.to_string();
@@ -285,7 +298,7 @@ async fn an_unreadable_lock_object_is_reported_and_can_be_broken() {
     );
     aws.break_lock(&spec, &info.id).await.unwrap();
     let held = aws
-        .acquire_lock(&spec, &request("apply"), Duration::ZERO)
+        .acquire_lock(&spec, &request("apply"), Duration::ZERO, &|| false)
         .await
         .unwrap();
     aws.release_lock(&held).await.unwrap();
@@ -296,7 +309,7 @@ async fn a_plan_can_be_claimed_once() {
     let Some(em) = emulator() else { return };
     let (aws, spec) = setup(&em).await;
     let first = aws
-        .acquire_lock(&spec, &request("apply plan.bin"), Duration::ZERO)
+        .acquire_lock(&spec, &request("apply plan.bin"), Duration::ZERO, &|| false)
         .await
         .unwrap();
     assert!(aws.claim_plan(&spec, "9f3c", first.info()).await.unwrap());
@@ -305,7 +318,7 @@ async fn a_plan_can_be_claimed_once() {
     aws.release_lock(&first).await.unwrap();
 
     let second = aws
-        .acquire_lock(&spec, &request("apply plan.bin"), Duration::ZERO)
+        .acquire_lock(&spec, &request("apply plan.bin"), Duration::ZERO, &|| false)
         .await
         .unwrap();
     assert!(!aws.claim_plan(&spec, "9f3c", second.info()).await.unwrap());
@@ -339,7 +352,7 @@ async fn a_lock_bucket_in_another_region() {
     let spec = LockSpec::parse(&format!("s3://{b}/prod.lock")).unwrap();
     let aws = connect(&em).await; // ap-northeast-3
     let held = aws
-        .acquire_lock(&spec, &request("apply"), Duration::ZERO)
+        .acquire_lock(&spec, &request("apply"), Duration::ZERO, &|| false)
         .await
         .unwrap();
     assert_eq!(held.region(), "eu-west-1");
@@ -354,7 +367,7 @@ async fn a_lock_bucket_in_another_region() {
         .unwrap();
     assert!(seen.e_tag().is_some());
     let err = aws
-        .acquire_lock(&spec, &request("apply"), Duration::ZERO)
+        .acquire_lock(&spec, &request("apply"), Duration::ZERO, &|| false)
         .await
         .unwrap_err();
     assert!(matches!(err, LockError::Held { .. }), "{err:?}");
@@ -367,7 +380,7 @@ async fn a_missing_lock_bucket_is_named() {
     let aws = connect(&em).await;
     let spec = LockSpec::parse(&format!("s3://ecsched-nope-{}/prod.lock", em.account_id)).unwrap();
     let err = aws
-        .acquire_lock(&spec, &request("apply"), Duration::ZERO)
+        .acquire_lock(&spec, &request("apply"), Duration::ZERO, &|| false)
         .await
         .unwrap_err();
     assert_eq!(

@@ -223,9 +223,9 @@ async fn rules_that_are_not_ours_are_skipped_with_reasons() {
             &ours,
             &[],
             &[
-                "other-cluster".to_string(),
-                "on-upload".to_string(),
-                "no-targets".to_string(),
+                ("default".to_string(), "other-cluster".to_string()),
+                ("default".to_string(), "on-upload".to_string()),
+                ("default".to_string(), "no-targets".to_string()),
             ],
             &quiet,
         )

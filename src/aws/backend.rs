@@ -94,10 +94,13 @@ impl Aws {
         let schedules_progress = |d: usize, t: usize| combined.report(1, d, t);
         let mut out = LiveRead::default();
         if scope.list {
-            let names: Vec<String> = rule_names.iter().map(|(_, n)| n.clone()).collect();
             let (rules, schedules) = tokio::try_join!(
-                self.rules
-                    .read_rules(&scope.cluster_arn, &scope.buses, &names, &rules_progress),
+                self.rules.read_rules(
+                    &scope.cluster_arn,
+                    &scope.buses,
+                    &rule_names,
+                    &rules_progress
+                ),
                 self.schedules.read_schedules(
                     &scope.cluster_arn,
                     &schedule_names,

@@ -316,7 +316,7 @@ impl Rules {
         &self,
         cluster_arn: &str,
         buses: &[String],
-        names: &[String],
+        names: &[(String, String)],
         progress: &(dyn Fn(usize, usize) + Sync),
     ) -> AwsResult<LiveRules> {
         let mut bus_list: Vec<&str> = buses.iter().map(String::as_str).collect();
@@ -325,7 +325,10 @@ impl Rules {
         }
         bus_list.sort_unstable();
         bus_list.dedup();
-        let wanted: HashSet<&str> = names.iter().map(String::as_str).collect();
+        let wanted: HashSet<(&str, &str)> = names
+            .iter()
+            .map(|(bus, name)| (bus.as_str(), name.as_str()))
+            .collect();
 
         let mut skipped = Vec::new();
         let mut jobs: Vec<(RuleEntry, String, bool)> = Vec::new();
@@ -337,7 +340,7 @@ impl Rules {
             for entry in entries {
                 let entry = RuleEntry::from_listed(&entry);
                 let name = entry.name.clone();
-                let named = wanted.contains(name.as_str());
+                let named = wanted.contains(&(bus, name.as_str()));
                 if !named && !entry.is_scheduled() {
                     skipped.push(SkippedRule {
                         name,
@@ -506,13 +509,14 @@ impl Rules {
         let res = resource(bus, name);
         let mut done: Vec<String> = Vec::new();
 
-        let rule_unchanged = live.is_some_and(|l| {
-            l.rule.description == rule.description
-                && l.rule.schedule_expression == rule.schedule_expression
-                && l.rule.state == rule.state
-                && l.rule.role_arn == rule.role_arn
-                && l.rule.event_pattern == rule.event_pattern
-        });
+        // What PutRule writes: the rule without its targets and tags (so a
+        // field added to `Rule` is never silently left unwritten).
+        let definition = |r: &Rule| Rule {
+            tags: BTreeMap::new(),
+            targets: Vec::new(),
+            ..r.clone()
+        };
+        let rule_unchanged = live.is_some_and(|l| definition(&l.rule) == definition(rule));
         let targets_unchanged = live.is_some_and(|l| l.rule.targets == rule.targets);
 
         // 1. The rule itself. PutRule replaces it: fields left out are cleared.
@@ -1126,9 +1130,12 @@ mod tests {
         );
         let progress = Mutex::new(Vec::new());
         let live = rules(client)
-            .read_rules(CLUSTER, &[], &["named".to_string()], &|d, n| {
-                progress.lock().unwrap().push((d, n))
-            })
+            .read_rules(
+                CLUSTER,
+                &[],
+                &[("default".into(), "named".into())],
+                &|d, n| progress.lock().unwrap().push((d, n)),
+            )
             .await
             .unwrap();
         assert_eq!(targets.num_calls(), 2, "only ours and named are read");

@@ -361,8 +361,14 @@ impl Gate {
 
     /// A fresh client token for a non-idempotent call (RunTask, CreateSchedule,
     /// ...), set once on the request so that a retry is recognised as the same
-    /// request by the service.
+    /// request by the service. From the operating system's generator (two
+    /// runs must never share a token, e.g. both as pid 1 in containers); the
+    /// jitter source mixed with the clock only if that fails.
     pub(crate) fn idempotency_token(&self) -> String {
+        let mut bytes = [0u8; 16];
+        if getrandom::fill(&mut bytes).is_ok() {
+            return crate::config::hex(&bytes);
+        }
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_nanos() as u64)

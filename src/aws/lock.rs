@@ -59,6 +59,8 @@ const MAX_KEY_BYTES: usize = 1024;
 /// Retries of a write or delete that S3 answered 409 `ConditionalRequestConflict`.
 const CONFLICT_RETRIES: u32 = 5;
 const CONFLICT_DELAY: Duration = Duration::from_millis(200);
+/// How often a wait for a held lock looks for a signal.
+const STOP_POLL: Duration = Duration::from_millis(50);
 
 /// Fields read back from a lock body are cut to this many characters.
 const MAX_FIELD_CHARS: usize = 200;
@@ -98,6 +100,11 @@ pub enum LockError {
         /// When the holder was last read (for "expired").
         checked_at: DateTime<Utc>,
     },
+
+    /// A signal came while waiting for a lock held by another run (between
+    /// attempts: a conditional write in flight always finishes first).
+    #[error("interrupted while waiting for the lock {spec}; nothing was written")]
+    Interrupted { spec: LockSpec },
 
     /// `unlock ID`: there is no lock to break.
     #[error("there is no lock at {spec} to break (nobody holds it)")]
@@ -551,7 +558,7 @@ fn host_name() -> String {
 fn new_lock_id() -> Result<String, LockError> {
     let mut bytes = [0u8; 16];
     getrandom::fill(&mut bytes).map_err(|e| LockError::Random(e.to_string()))?;
-    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+    Ok(crate::config::hex(&bytes))
 }
 
 /// The delay before retry number `attempt` (0-based): random in
@@ -778,6 +785,7 @@ async fn acquire_in(
     region: &str,
     req: &LockRequest,
     wait: Duration,
+    stopped: &(dyn Fn() -> bool + Sync),
 ) -> Result<HeldLock, LockError> {
     let aws = |source| LockError::Aws {
         action: "take the lock",
@@ -836,7 +844,18 @@ async fn acquire_in(
         let random = getrandom::u32().unwrap_or(u32::MAX / 2);
         let delay = retry_delay(req.retry_delay, attempt, random);
         attempt = attempt.saturating_add(1);
-        tokio::time::sleep(delay.min(deadline - now)).await;
+        // Interruptible only here, between attempts: never with a write in flight.
+        let until = now + delay.min(deadline - now);
+        loop {
+            if stopped() {
+                return Err(LockError::Interrupted { spec: spec.clone() });
+            }
+            let now = tokio::time::Instant::now();
+            if now >= until {
+                break;
+            }
+            tokio::time::sleep((until - now).min(STOP_POLL)).await;
+        }
     }
 }
 
@@ -888,7 +907,8 @@ async fn release_in(store: &Store<'_>, held: &HeldLock) -> Result<Released, AwsE
             }
             Some(_) => {
                 return Err(AwsError::Runtime(format!(
-                    "DeleteObject for {} kept failing its condition although the object is                      still this run's lock",
+                    "DeleteObject for {} kept failing its condition although the object is \
+                     still this run's lock",
                     store.resource(key)
                 )));
             }
@@ -1023,9 +1043,10 @@ impl Locks {
         spec: &LockSpec,
         req: &LockRequest,
         wait: Duration,
+        stopped: &(dyn Fn() -> bool + Sync),
     ) -> Result<HeldLock, LockError> {
         let (region, store) = self.store(spec, "take the lock").await?;
-        acquire_in(&store, spec, &region, req, wait).await
+        acquire_in(&store, spec, &region, req, wait, stopped).await
     }
 
     /// Releases `held`: deletes the lock object only if it is still the one
@@ -1472,9 +1493,16 @@ mod tests {
         let get = mock!(Client::get_object).then_output(|| body_of(&holder("abc123")));
         let gate = Gate::unlimited();
         let s = store(client(&[&put, &get]), &gate);
-        let err = acquire_in(&s, &spec(), "us-east-1", &quick("apply"), Duration::ZERO)
-            .await
-            .unwrap_err();
+        let err = acquire_in(
+            &s,
+            &spec(),
+            "us-east-1",
+            &quick("apply"),
+            Duration::ZERO,
+            &|| false,
+        )
+        .await
+        .unwrap_err();
         let LockError::Held {
             holder: Some(h),
             waited,
@@ -1486,6 +1514,35 @@ mod tests {
         assert_eq!(h.id, "abc123");
         assert!(*waited < Duration::from_secs(1));
         assert!(err.to_string().contains("`ecsched unlock abc123`"), "{err}");
+        assert_eq!((put.num_calls(), get.num_calls()), (1, 1));
+    }
+
+    #[tokio::test]
+    async fn a_signal_while_waiting_for_a_held_lock_stops_between_attempts() {
+        let put = mock!(Client::put_object)
+            .sequence()
+            .http_status(412, Some(PRECONDITION_FAILED.to_string()))
+            .build();
+        let get = mock!(Client::get_object).then_output(|| body_of(&holder("abc123")));
+        let gate = Gate::unlimited();
+        let s = store(client(&[&put, &get]), &gate);
+        let attempts = std::sync::atomic::AtomicUsize::new(0);
+        // The signal comes after the first attempt; the wait would be 30 s.
+        let stopped = || attempts.fetch_add(1, std::sync::atomic::Ordering::SeqCst) >= 1;
+        let started = std::time::Instant::now();
+        let err = acquire_in(
+            &s,
+            &spec(),
+            "us-east-1",
+            &quick("apply"),
+            Duration::from_secs(30),
+            &stopped,
+        )
+        .await
+        .unwrap_err();
+        assert!(matches!(err, LockError::Interrupted { .. }), "{err:?}");
+        assert!(started.elapsed() < Duration::from_secs(5));
+        // The one conditional write finished (and its holder was read) first.
         assert_eq!((put.num_calls(), get.num_calls()), (1, 1));
     }
 
@@ -1502,9 +1559,16 @@ mod tests {
             .then_output(|| PutObjectOutput::builder().e_tag("\"ours\"").build());
         let gate = Gate::unlimited();
         let s = store(client(&[&conflict, &gone, &ok]), &gate);
-        let held = acquire_in(&s, &spec(), "eu-west-1", &quick("delete"), Duration::ZERO)
-            .await
-            .unwrap();
+        let held = acquire_in(
+            &s,
+            &spec(),
+            "eu-west-1",
+            &quick("delete"),
+            Duration::ZERO,
+            &|| false,
+        )
+        .await
+        .unwrap();
         assert_eq!(held.etag.as_deref(), Some("\"ours\""));
         assert_eq!(held.region(), "eu-west-1");
         assert_eq!(held.info().operation.as_deref(), Some("delete"));
@@ -1534,9 +1598,16 @@ mod tests {
         });
         let gate = Gate::unlimited();
         let s = store(client(&[&put, &get]), &gate);
-        let held = acquire_in(&s, &spec(), "us-east-1", &quick("apply"), Duration::ZERO)
-            .await
-            .unwrap();
+        let held = acquire_in(
+            &s,
+            &spec(),
+            "us-east-1",
+            &quick("apply"),
+            Duration::ZERO,
+            &|| false,
+        )
+        .await
+        .unwrap();
         assert_eq!(held.etag.as_deref(), Some("\"landed\""));
         assert_eq!(LockInfo::parse(&written.lock().unwrap()).id, held.id());
     }

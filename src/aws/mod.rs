@@ -208,8 +208,9 @@ impl Aws {
         spec: &LockSpec,
         request: &LockRequest,
         wait: Duration,
+        stopped: &(dyn Fn() -> bool + Sync),
     ) -> Result<HeldLock, LockError> {
-        self.locks.acquire(spec, request, wait).await
+        self.locks.acquire(spec, request, wait, stopped).await
     }
 
     /// Releases a lock this run holds, only if the object is still ours
@@ -253,15 +254,15 @@ impl Aws {
     // ---- EventBridge rules ------------------------------------------------------------
 
     /// Every scheduled rule with an ECS target on `cluster_arn` on the given buses
-    /// (the default bus when empty), plus the rules named in `names` whatever they
-    /// target. One paginated `ListRules` and `ListRuleNamesByTarget` per bus, then
+    /// (the default bus when empty), plus the rules named in `names` (bus, name)
+    /// whatever they target. One paginated `ListRules` and `ListRuleNamesByTarget` per bus, then
     /// `ListTargetsByRule` and `ListTagsForResource` per listed rule, in parallel;
     /// `progress(done, total)` as those finish. Everything else is in `skipped`.
     pub async fn read_rules(
         &self,
         cluster_arn: &str,
         buses: &[String],
-        names: &[String],
+        names: &[(String, String)],
         progress: &(dyn Fn(usize, usize) + Sync),
     ) -> AwsResult<LiveRules> {
         self.rules

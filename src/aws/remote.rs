@@ -71,12 +71,23 @@ impl AwsRemote {
             })
             .await
             .map_err(|e| AwsError::api("GetObject", &res, e))?;
+        // The same cap as a local file: never read an object into memory unbounded.
+        let cap = crate::config::files::MAX_FILE_BYTES;
+        if out
+            .content_length()
+            .is_some_and(|n| u64::try_from(n).unwrap_or(0) > cap)
+        {
+            return Err(AwsError::Runtime(format!(
+                "{res} is larger than {} MiB; not read",
+                cap / (1024 * 1024)
+            )));
+        }
         let body = out.body.collect().await.map_err(|e| {
             AwsError::Runtime(format!(
                 "GetObject for {res} failed while reading the body: {e}"
             ))
         })?;
-        Ok(body.into_bytes().to_vec())
+        Ok(body.to_vec())
     }
 
     async fn get_parameter(&self, name: &str) -> Result<SsmParameter, AwsError> {

@@ -461,7 +461,9 @@ impl Schedules {
         let start = date(&s.start_date, "StartDate")?;
         let end = date(&s.end_date, "EndDate")?;
 
-        let done = if self.ensure_group(&s.group, tracking_id).await? {
+        // Only a create makes its group (the plan's create implies it); an update
+        // never recreates a group deleted meanwhile: it fails instead.
+        let done = if !exists && self.ensure_group(&s.group, tracking_id).await? {
             vec!["CreateScheduleGroup".to_string()]
         } else {
             Vec::new()

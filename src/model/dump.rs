@@ -287,8 +287,11 @@ pub struct Header {
 
 /// Every string of `raw` (values and map keys) escaped for the template pass
 /// (`config::template::escape`), so that live values containing `{{` load back
-/// as themselves instead of being run as templates.
-fn escape_templates(raw: crate::config::raw::RawConfig) -> crate::config::raw::RawConfig {
+/// as themselves instead of being run as templates. Fails closed: a config
+/// that cannot be escaped is an error, never printed unescaped.
+fn escape_templates(
+    raw: crate::config::raw::RawConfig,
+) -> Result<crate::config::raw::RawConfig, serde_json::Error> {
     fn walk(v: serde_json::Value) -> serde_json::Value {
         use serde_json::Value;
         let esc = |s: String| {
@@ -307,11 +310,7 @@ fn escape_templates(raw: crate::config::raw::RawConfig) -> crate::config::raw::R
             other => other,
         }
     }
-    match serde_json::to_value(&raw) {
-        Ok(v) => serde_json::from_value(walk(v)).unwrap_or(raw),
-        // The config types always serialize; keep the value as it is otherwise.
-        Err(_) => raw,
-    }
+    serde_json::from_value(walk(serde_json::to_value(&raw)?))
 }
 
 /// The whole config `dump` prints: rules sorted by name (those with at least
@@ -322,7 +321,7 @@ pub fn config(
     rules: &[Rule],
     schedules: &[Schedule],
     ctx: &AccountContext,
-) -> crate::config::raw::RawConfig {
+) -> Result<crate::config::raw::RawConfig, serde_json::Error> {
     let default_role = super::defaults::role(None, header.role.as_deref());
     let mut out_rules: Vec<RawRule> = rules
         .iter()
