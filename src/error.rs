@@ -29,8 +29,13 @@ pub enum Error {
     Select(#[from] SelectError),
     #[error(transparent)]
     Aws(#[from] AwsError),
+    /// A plan file that was read and is not acceptable (exit 3), or could not
+    /// be read (exit 1).
     #[error(transparent)]
     PlanFile(#[from] PlanFileError),
+    /// Writing a plan file (`plan -out`) failed: an error, never a refusal.
+    #[error(transparent)]
+    PlanWrite(PlanFileError),
     #[error(transparent)]
     Refused(#[from] Refusal),
     #[error(transparent)]
@@ -95,6 +100,11 @@ mod tests {
             "a file that cannot be read is an error"
         );
         assert_eq!(Error::PlanFile(PlanFileError::HashMismatch).exit_code(), 3);
+        assert_eq!(
+            Error::PlanWrite(PlanFileError::HashMismatch).exit_code(),
+            1,
+            "failing to write a plan is not a refusal"
+        );
         assert_eq!(Error::Usage("x".into()).exit_code(), 1);
         assert_eq!(Error::ApplyFailed.exit_code(), 1);
     }

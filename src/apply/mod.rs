@@ -133,6 +133,14 @@ pub enum Refusal {
         by: String,
     },
     #[error(
+        "{source_name} is not a consistent plan: applying it could write what it does not show; nothing was written\n{}\nRun plan again.",
+        problems.iter().map(|p| format!("  {p}")).collect::<Vec<_>>().join("\n")
+    )]
+    Inconsistent {
+        source_name: String,
+        problems: Vec<String>,
+    },
+    #[error(
         "the saved plan {source_name} is stale: live state changed since it was made; nothing was written\n{}\nRun plan again.",
         drift.iter().map(|d| format!("  {} {}", d.address, d.detail)).collect::<Vec<_>>().join("\n")
     )]
@@ -151,11 +159,7 @@ pub fn check_target(plan: &Plan, source_name: &str, ctx: &AccountContext) -> Res
     {
         return Err(Refusal::Target {
             source_name: source_name.to_string(),
-            planned: Box::new(AccountContext {
-                account_id: plan.account_id.clone(),
-                partition: plan.partition.clone(),
-                region: plan.region.clone(),
-            }),
+            planned: Box::new(plan.context()),
             actual: Box::new(ctx.clone()),
         });
     }
@@ -296,16 +300,25 @@ pub async fn verify<B: Backend>(
     progress: Progress<'_>,
     stop: &Stop,
 ) -> Result<Verified, VerifyError<B::Error>> {
+    let problems = plan.inconsistencies();
+    if !problems.is_empty() {
+        return Err(Refusal::Inconsistent {
+            source_name: source_name.to_string(),
+            problems,
+        }
+        .into());
+    }
     check_consent(plan, source_name)?;
     if let Some(s) = stop.requested() {
         return Err(VerifyError::Interrupted(s));
     }
     let scope = ReadScope::for_plan(plan);
+    // Taken before the read: a long read must not make its first answers look fresh.
+    let read_at = Instant::now();
     let read = tokio::select! {
         r = backend.read(&scope, progress) => r.map_err(VerifyError::Read)?,
         s = wait_for_stop(stop) => return Err(VerifyError::Interrupted(s)),
     };
-    let read_at = Instant::now();
     let live: BTreeMap<Address, LiveResource> = read
         .resources
         .into_iter()

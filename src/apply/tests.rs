@@ -642,3 +642,35 @@ fn stop_keeps_the_first_signal() {
     s.request(2);
     assert_eq!(s.requested(), Some(15));
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_plan_whose_changes_disagree_with_its_views_is_refused() {
+    let m = Memory::with(vec![(rule("a", "rate(1 hour)"), Some("c"))]);
+    // A change without its fingerprint would be written blind; a tag-only
+    // change is shown as "no change", so its states must not differ.
+    let mut p = plan(
+        &m,
+        vec![change(
+            Action::Update,
+            Some(rule("a", "rate(1 hour)")),
+            Some(rule("a", "rate(2 hours)")),
+        )],
+        false,
+    );
+    p.changes[0].tag_only = true;
+    p.changes.push(change(
+        Action::Delete,
+        Some(rule("z", "rate(1 hour)")),
+        None,
+    ));
+    let err = verify(&m, &p, "plan.bin", &no_progress, &Stop::new())
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "plan.bin is not a consistent plan: applying it could write what it does not show; nothing was written\n  \
+         rule.a is marked tag-only (shown as no change) but its states differ\n  \
+         rule.z: its delete does not match its before/after states or its fingerprint\nRun plan again."
+    );
+    assert!(m.log().is_empty());
+}

@@ -77,8 +77,8 @@ fn print_yaml<T: serde::Serialize>(v: &T) -> Result<()> {
     print(&text)
 }
 
-fn confirm(g: &Globals, question: &str) -> Result<bool> {
-    output::confirm(g.quiet, question).map_err(|e| Error::io("reading the answer", e))
+fn confirm(question: &str) -> Result<bool> {
+    output::confirm(question).map_err(|e| Error::io("reading the answer", e))
 }
 
 fn masking(g: &Globals, show_sensitive: bool) -> view::Masking {
@@ -195,7 +195,8 @@ fn plan(g: &Globals, a: args::PlanArgs) -> Result<Outcome> {
                     names.join(", ")
                 ));
             }
-            crate::plan::file::save(path, &plan, g.plan_key.as_deref())?;
+            crate::plan::file::save(path, &plan, g.plan_key.as_deref())
+                .map_err(Error::PlanWrite)?;
             let how = if g.plan_key.is_some() { " (signed and encrypted)" } else { "" };
             let p = path.display();
             g.info(format!("Saved the plan to {p}{how}. Apply it with: ecsched apply {p}"));
@@ -212,12 +213,12 @@ fn apply(g: &Globals, a: args::ApplyArgs) -> Result<Outcome> {
         if !plan.has_work() {
             return Ok(Outcome::Done);
         }
-        crate::apply::check_consent(&plan, "the plan").map_err(|r| Error::Usage(r.to_string()))?;
+        ops::check_direct_apply(&plan)?;
         if a.dry_run {
             g.info("Dry run: nothing was written.");
             return Ok(Outcome::Done);
         }
-        if !a.auto_approve && !confirm(g, "Do you want to perform these actions?")? {
+        if !a.auto_approve && !confirm("Do you want to perform these actions?")? {
             g.info("Apply cancelled.");
             return Ok(Outcome::Done);
         }
@@ -245,7 +246,7 @@ fn delete(g: &Globals, a: args::DeleteArgs) -> Result<Outcome> {
         let s = ops::session(&g.settings).await?;
         let plan = ops::delete_plan(&s, target, a.force).await?;
         print(&view::plan_text(&plan, &masking(g, false), g.now))?;
-        if !a.auto_approve && !confirm(g, "Do you really want to delete it?")? {
+        if !a.auto_approve && !confirm("Do you really want to delete it?")? {
             g.info("Delete cancelled.");
             return Ok(Outcome::Done);
         }
@@ -342,12 +343,12 @@ fn claim_group(g: &Globals, a: args::ClaimGroupArgs) -> Result<Outcome> {
         let text = crate::plan::claim::describe(group, tracking, cluster, &claim.schedules);
         print(&text)?;
         // A new command, no ecschedule habit to keep: without a terminal, only --auto-approve.
-        if !a.auto_approve && !output::interactive(g.quiet) {
+        if !a.auto_approve && !output::interactive() {
             return Err(Error::Usage(format!(
                 "claim-group asks before tagging schedule group \"{group}\"; without a terminal, pass --auto-approve"
             )));
         }
-        if !a.auto_approve && !confirm(g, "Do you want to claim this group?")? {
+        if !a.auto_approve && !confirm("Do you want to claim this group?")? {
             g.info("Claim cancelled.");
             return Ok(Outcome::Done);
         }

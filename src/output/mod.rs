@@ -84,17 +84,18 @@ pub fn print_stdout(text: &str) -> std::io::Result<()> {
     out.flush()
 }
 
-/// True when a question can be asked (stdin and stderr on a terminal, not quiet).
-pub fn interactive(quiet: bool) -> bool {
-    !quiet && std::io::stdin().is_terminal() && std::io::stderr().is_terminal()
+/// True when a question can be asked: stdin and stderr on a terminal.
+/// (`--quiet` hides information, it never answers a question.)
+pub fn interactive() -> bool {
+    std::io::stdin().is_terminal() && std::io::stderr().is_terminal()
 }
 
 /// Asks `question` on the terminal; only "yes" is a yes. Without a terminal
-/// (or with `quiet`) the answer is yes: ecschedule proceeds there, and CI runs
-/// the seed's commands unchanged.
-pub fn confirm(quiet: bool, question: &str) -> std::io::Result<bool> {
+/// the answer is yes: ecschedule proceeds there, and CI runs the seed's
+/// commands unchanged.
+pub fn confirm(question: &str) -> std::io::Result<bool> {
     use std::io::{BufRead, Write};
-    if !interactive(quiet) {
+    if !interactive() {
         return Ok(true);
     }
     eprint!("{question} Only 'yes' will be accepted: ");

@@ -250,7 +250,7 @@ fn footer(o: &Options, cut: &str) -> String {
 
 /// The pull-request comment for `plan`.
 pub fn render(plan: &Plan, o: &Options) -> String {
-    let ctx = view::plan_context(plan);
+    let ctx = plan.context();
     let now = plan.preview_time(o.now);
     let head = head(plan);
     let left = plan.left_alone_sorted();

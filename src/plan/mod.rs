@@ -10,6 +10,8 @@ pub mod file;
 pub mod markdown;
 pub mod view;
 
+use std::collections::BTreeSet;
+
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -354,6 +356,15 @@ impl ReadScope {
 }
 
 impl Plan {
+    /// The account, partition and region the plan was made for.
+    pub fn context(&self) -> crate::model::AccountContext {
+        crate::model::AccountContext {
+            account_id: self.account_id.clone(),
+            partition: self.partition.clone(),
+            region: self.region.clone(),
+        }
+    }
+
     /// The changes that take over another trackingId's resources.
     pub fn takeovers(&self) -> Vec<&ResourceChange> {
         self.changes
@@ -387,6 +398,56 @@ impl Plan {
     /// True when applying would write anything (tag-only adoptions included).
     pub fn has_work(&self) -> bool {
         !self.changes.is_empty()
+    }
+
+    /// What makes the plan's changes disagree with its own views or its
+    /// fingerprints, so that applying it could write what `show` does not
+    /// show (a plan file edited by hand, or a planner bug). The planner never
+    /// makes such a plan; `apply` refuses one. Empty when consistent.
+    pub fn inconsistencies(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut seen = BTreeSet::new();
+        for c in &self.changes {
+            let a = &c.address;
+            if !seen.insert(a) {
+                out.push(format!("{a} is changed twice"));
+            }
+            let digest = self.fingerprints.iter().find(|f| &f.address == a);
+            let shape_ok = match c.action {
+                Action::Create => {
+                    c.before.is_none()
+                        && c.after.is_some()
+                        && digest.is_some_and(|f| f.digest.is_none())
+                }
+                Action::Update => {
+                    c.before.is_some()
+                        && c.after.is_some()
+                        && digest.is_some_and(|f| f.digest.is_some())
+                }
+                Action::Delete => {
+                    c.before.is_some()
+                        && c.after.is_none()
+                        && digest.is_some_and(|f| f.digest.is_some())
+                }
+            };
+            if !shape_ok {
+                out.push(format!(
+                    "{a}: its {} does not match its before/after states or its fingerprint",
+                    c.action.as_str()
+                ));
+            }
+            let resource_address =
+                |r: &Option<Resource>| r.as_ref().is_none_or(|r| &r.address() == a);
+            if !resource_address(&c.before) || !resource_address(&c.after) {
+                out.push(format!("{a}: its states are of another resource"));
+            }
+            if c.tag_only && (c.action != Action::Update || c.before != c.after) {
+                out.push(format!(
+                    "{a} is marked tag-only (shown as no change) but its states differ"
+                ));
+            }
+        }
+        out
     }
 
     /// The time fire-time previews count from: `now` when given (`--now`,

@@ -466,7 +466,10 @@ pub fn changes_output(
     unified: bool,
     summary_on_stdout: bool,
 ) -> (String, String) {
-    let ctx = plan_context(plan);
+    if !unified && summary_on_stdout {
+        return (plan_text(plan, m, now), String::new());
+    }
+    let ctx = plan.context();
     let now = plan.preview_time(now);
     let text: String = plan
         .changes
@@ -477,10 +480,9 @@ pub fn changes_output(
         })
         .collect();
     let left_alone = left_alone_text(plan);
-    match (unified, summary_on_stdout) {
-        (false, true) => (text + &left_alone + &summary(plan) + "\n", String::new()),
-        (true, _) => (text, format!("{left_alone}{}", summary(plan))),
-        (false, false) => (text + &left_alone, summary(plan)),
+    match unified {
+        true => (text, format!("{left_alone}{}", summary(plan))),
+        false => (text + &left_alone, summary(plan)),
     }
 }
 
@@ -518,7 +520,7 @@ pub fn show_header(plan: &Plan, file: &str) -> String {
 /// The whole human view of a plan: the changes (fire times from `now`, else
 /// the plan time), what it leaves alone, the summary.
 pub fn plan_text(plan: &Plan, m: &Masking, now: Option<DateTime<Utc>>) -> String {
-    let ctx = plan_context(plan);
+    let ctx = plan.context();
     let now = plan.preview_time(now);
     let mut out = String::new();
     for c in &plan.changes {
@@ -529,14 +531,6 @@ pub fn plan_text(plan: &Plan, m: &Masking, now: Option<DateTime<Utc>>) -> String
     out.push_str(&summary(plan));
     out.push('\n');
     out
-}
-
-pub fn plan_context(plan: &Plan) -> AccountContext {
-    AccountContext {
-        account_id: plan.account_id.clone(),
-        partition: plan.partition.clone(),
-        region: plan.region.clone(),
-    }
 }
 
 /// The `show --json` document.
@@ -918,7 +912,7 @@ mod tests {
         );
         // The firing does not change: no fire times.
         assert!(!text.contains("fires"), "{text}");
-        let ctx = plan_context(&plan);
+        let ctx = plan.context();
         let u = unified_text(&plan.changes[0], &ctx, &m, false);
         assert!(
             u.contains(
