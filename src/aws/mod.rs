@@ -2,10 +2,11 @@
 //! and targets, EventBridge Scheduler, ECS, S3/SSM for config templates, and
 //! the run lock in S3).
 //! Its public API speaks model types and plain data; SDK types never leave it
-//! (except as the `source` of an [`AwsError`]). Every call goes through one
-//! concurrency bound and a per-service rate limit ([`AwsOptions`]); the SDK
-//! retries throttling and 5xx with backoff. Reads are one paginated listing per
-//! API, then per-resource reads in parallel. It never decides *what* to change:
+//! (except as the `source` of an [`AwsError`]). Every call goes through the
+//! gate (`gate.rs`): one concurrency bound ([`AwsOptions`]) and an adaptive
+//! rate per API operation, with the retries of throttling, 5xx and dropped
+//! connections (the SDK's own retries are off). Reads are one paginated
+//! listing per API, then per-resource reads in parallel. It never decides *what* to change:
 //! that is the planner's job.
 
 mod backend;

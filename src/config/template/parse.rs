@@ -19,9 +19,35 @@ pub(super) enum Expr {
     },
 }
 
+/// Parentheses nested deeper than this are an error: the parser, translator
+/// and renderer recurse once per level, and a stack overflow would abort.
+const MAX_NESTING: usize = 64;
+
+/// Refuses parentheses nested deeper than [`MAX_NESTING`], before any recursion.
+fn check_nesting(tokens: &[Tok]) -> Result<(), Fault> {
+    let mut depth = 0usize;
+    for t in tokens {
+        match t.kind {
+            TokKind::LParen => {
+                depth += 1;
+                if depth > MAX_NESTING {
+                    return Err(fault(
+                        t.at,
+                        format!("parentheses nested more than {MAX_NESTING} deep"),
+                    ));
+                }
+            }
+            TokKind::RParen => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
 /// Parses a whole Go pipeline: `cmd | cmd …`; the value of each command is
 /// passed as the last argument of the next.
 pub(super) fn parse_pipeline_all(tokens: &[Tok], at: usize) -> Result<Expr, Fault> {
+    check_nesting(tokens)?;
     let mut pos = 0;
     let expr = parse_pipeline(tokens, &mut pos, at)?;
     match tokens.get(pos) {
@@ -32,6 +58,7 @@ pub(super) fn parse_pipeline_all(tokens: &[Tok], at: usize) -> Result<Expr, Faul
 
 /// Parses a single command (a block helper's line): `name args…`.
 pub(super) fn parse_command_all(tokens: &[Tok], at: usize) -> Result<Expr, Fault> {
+    check_nesting(tokens)?;
     let mut pos = 0;
     let expr = parse_command(tokens, &mut pos, at)?;
     match tokens.get(pos) {

@@ -684,3 +684,25 @@ fn escaped_text_renders_to_itself_and_runs_nothing() {
         assert_eq!(rendered, format!("value: {text}\n"), "{escaped:?}");
     }
 }
+
+#[test]
+fn deeply_nested_parentheses_are_an_error_not_a_stack_overflow() {
+    let deep = format!(
+        "x: {{{{ {}env `A`{} }}}}\n",
+        "(".repeat(100_000),
+        ")".repeat(100_000)
+    );
+    let errors = messages(render(&deep, &[]));
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(
+        errors[0].contains("parentheses nested more than 64 deep"),
+        "{errors:?}"
+    );
+    // Within the limit, nesting still works.
+    let fine = format!(
+        "x: {{{{ {}env `A` `d`{} }}}}\n",
+        "(".repeat(10),
+        ")".repeat(10)
+    );
+    assert_eq!(render(&fine, &[]).unwrap(), "x: d\n");
+}
