@@ -239,21 +239,16 @@ pub enum Applied {
     Report(Report),
 }
 
-/// Hooks through which an apply tells the CLI what happens.
-pub struct ApplyEvents<'a> {
-    pub reading: Progress<'a>,
-    pub started: &'a (dyn Fn(usize) + Sync),
-    pub result: &'a (dyn Fn(&ResourceChange, &Outcome) + Sync),
+/// What an apply tells the CLI as it happens.
+pub trait ApplyEvents: Sync {
+    /// Live state read for the drift check: `done` of `total`.
+    fn reading(&self, done: usize, total: usize);
+    /// The writes start: `changes` of them.
+    fn started(&self, changes: usize);
+    /// One resource finished.
+    fn result(&self, change: &ResourceChange, outcome: &Outcome);
     /// A line of information (the lock taken and released).
-    pub info: &'a (dyn Fn(&str) + Sync),
-}
-
-/// The lock an apply takes, if any.
-pub struct Locking<'a> {
-    pub spec: Option<&'a LockSpec>,
-    /// `apply`, `apply plan.bin`, `delete`: shown to whoever finds it taken.
-    pub operation: String,
-    pub wait: std::time::Duration,
+    fn info(&self, line: &str);
 }
 
 /// A plan made and applied in one run (`apply --all`) that would take over
@@ -280,8 +275,9 @@ pub async fn verify(
     }
 }
 
-/// Verifies `plan` against live state and applies it, `concurrency` resources
-/// at a time, under the lock when one is configured: the lock is taken before
+/// Verifies `plan` against live state and applies it, `--concurrency`
+/// resources at a time, under `lock` (its location, and the operation shown to
+/// whoever finds it taken) when one is configured: the lock is taken before
 /// the drift check and released on every way out (errors and signals
 /// included). With a lock, the plan id is also recorded next to it, so a plan
 /// is applied at most once even if its resources were later reverted or
@@ -290,12 +286,13 @@ pub async fn verify_and_execute(
     aws: &Aws,
     plan: &Plan,
     source_name: &str,
-    concurrency: usize,
+    settings: &Settings,
+    lock: Option<(&LockSpec, &str)>,
     stop: &Stop,
-    events: &ApplyEvents<'_>,
-    locking: &Locking<'_>,
+    events: &dyn ApplyEvents,
 ) -> Result<std::result::Result<Applied, i32>> {
-    let Some(spec) = locking.spec else {
+    let concurrency = settings.aws.concurrency;
+    let Some((spec, operation)) = lock else {
         return verify_and_execute_unlocked(
             aws,
             plan,
@@ -307,13 +304,13 @@ pub async fn verify_and_execute(
         )
         .await;
     };
-    let request = LockRequest::new(locking.operation.clone()).with_plan(plan.plan_id.clone());
+    let request = LockRequest::new(operation.to_string()).with_plan(plan.plan_id.clone());
     // Not raced against a signal: dropping the acquire with its conditional
     // write in flight could leave a lock nobody releases. It stops between
     // attempts instead, and a lock taken as the signal came is given back.
     let stopped = || stop.requested().is_some();
     let held = match aws
-        .acquire_lock(spec, &request, locking.wait, &stopped)
+        .acquire_lock(spec, &request, settings.lock_timeout, &stopped)
         .await
     {
         Err(crate::aws::LockError::Interrupted { .. }) => {
@@ -323,11 +320,11 @@ pub async fn verify_and_execute(
     };
     if let Some(signal) = stop.requested() {
         if let Err(e) = aws.release_lock(&held).await {
-            (events.info)(&format!("warning: {e}"));
+            events.info(&format!("warning: {e}"));
         }
         return Ok(Err(signal));
     }
-    (events.info)(&format!("Took the lock {spec} (id {}).", held.id()));
+    events.info(&format!("Took the lock {spec} (id {}).", held.id()));
     let result = verify_and_execute_unlocked(
         aws,
         plan,
@@ -339,8 +336,8 @@ pub async fn verify_and_execute(
     )
     .await;
     match aws.release_lock(&held).await {
-        Ok(_) => (events.info)(&format!("Released the lock {spec}.")),
-        Err(e) => (events.info)(&format!("warning: {e}")),
+        Ok(_) => events.info(&format!("Released the lock {spec}.")),
+        Err(e) => events.info(&format!("warning: {e}")),
     }
     result
 }
@@ -351,10 +348,10 @@ async fn verify_and_execute_unlocked(
     source_name: &str,
     concurrency: usize,
     stop: &Stop,
-    events: &ApplyEvents<'_>,
+    events: &dyn ApplyEvents,
     held: Option<&HeldLock>,
 ) -> Result<std::result::Result<Applied, i32>> {
-    let verified = match verify(aws, plan, source_name, stop, events.reading).await? {
+    let verified = match verify(aws, plan, source_name, stop, &|d, t| events.reading(d, t)).await? {
         Ok(v) => v,
         Err(signal) => return Ok(Err(signal)),
     };
@@ -381,12 +378,15 @@ async fn verify_and_execute_unlocked(
         }
         .into());
     }
-    (events.started)(plan.changes.len());
+    events.started(plan.changes.len());
     let opts = ExecuteOptions {
         concurrency,
         ..ExecuteOptions::default()
     };
-    let report = apply::execute(aws, plan, &verified, &opts, stop, events.result).await;
+    let report = apply::execute(aws, plan, &verified, &opts, stop, &|c, o| {
+        events.result(c, o)
+    })
+    .await;
     Ok(Ok(Applied::Report(report)))
 }
 

@@ -194,6 +194,20 @@ pub struct OpStats {
     pub transient: u64,
 }
 
+impl std::fmt::Display for OpStats {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let OpStats {
+            attempts,
+            throttled,
+            transient,
+        } = self;
+        write!(
+            f,
+            "{attempts} attempts, {throttled} throttled, {transient} transient failures"
+        )
+    }
+}
+
 /// Concurrency bound, per-operation limiters and retries.
 #[derive(Debug)]
 pub(crate) struct Gate {

@@ -73,3 +73,18 @@ pub struct TaskOutcome {
     /// `stoppedReason`, `None` when absent or empty.
     pub stopped_reason: Option<String>,
 }
+
+impl std::fmt::Display for TaskOutcome {
+    /// `task ARN STOPPED: exit code 0 (Essential container in task exited)`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "task {} {}: exit code ", self.task_arn, self.last_status)?;
+        match self.exit_code {
+            Some(c) => write!(f, "{c}")?,
+            None => f.write_str("unknown")?,
+        }
+        match &self.stopped_reason {
+            Some(r) => write!(f, " ({r})"),
+            None => Ok(()),
+        }
+    }
+}

@@ -65,13 +65,18 @@ pub struct AwsOptions {
     pub endpoint: Option<String>,
 }
 
+/// `--concurrency` unless set.
+pub const DEFAULT_CONCURRENCY: usize = 32;
+/// `--max-attempts` / `AWS_MAX_ATTEMPTS` unless set.
+pub const DEFAULT_MAX_ATTEMPTS: u32 = 8;
+
 impl Default for AwsOptions {
     fn default() -> Self {
         AwsOptions {
             region: None,
-            concurrency: 32,
+            concurrency: DEFAULT_CONCURRENCY,
             rate_limit: None,
-            max_attempts: 8,
+            max_attempts: DEFAULT_MAX_ATTEMPTS,
             test_account: None,
             endpoint: None,
         }

@@ -20,8 +20,8 @@ use crate::plan::PlanSelection;
 pub struct Cli {
     /// Config file (default: ecsched.yaml, else ecschedule.yaml, in the working directory).
     #[arg(
-        short = 'c',
-        long = "conf",
+        short,
+        long,
         global = true,
         value_name = "FILE",
         env = "ECSCHED_CONFIG"
@@ -40,10 +40,10 @@ pub struct Cli {
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
     /// Jsonnet std.extVar as a string: KEY=VALUE, or KEY to read $KEY (repeatable).
-    #[arg(long = "ext-str", global = true, value_name = "KEY[=VALUE]")]
+    #[arg(long, global = true, value_name = "KEY[=VALUE]")]
     pub ext_str: Vec<String>,
     /// Jsonnet std.extVar as code: KEY=CODE, or KEY to read $KEY (repeatable).
-    #[arg(long = "ext-code", global = true, value_name = "KEY[=CODE]")]
+    #[arg(long, global = true, value_name = "KEY[=CODE]")]
     pub ext_code: Vec<String>,
     #[command(flatten)]
     pub settings: SettingsArgs,
@@ -55,9 +55,10 @@ pub struct Cli {
 #[derive(Debug, Clone, Args)]
 pub struct SettingsArgs {
     /// AWS API calls in flight at most.
-    #[arg(long, global = true, value_name = "N", env = "ECSCHED_CONCURRENCY", default_value_t = 32,
-          value_parser = clap::value_parser!(u32).range(1..))]
-    pub concurrency: u32,
+    #[arg(long, global = true, value_name = "N", env = "ECSCHED_CONCURRENCY",
+          default_value_t = crate::aws::DEFAULT_CONCURRENCY,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    pub concurrency: usize,
     /// Cap on each API operation's request rate (requests/s; default: its published quota; 0: none).
     #[arg(
         long,
@@ -67,7 +68,8 @@ pub struct SettingsArgs {
     )]
     pub rate_limit: Option<f64>,
     /// Attempts per AWS call, retries included.
-    #[arg(long, global = true, value_name = "N", env = "AWS_MAX_ATTEMPTS", default_value_t = 8,
+    #[arg(long, global = true, value_name = "N", env = "AWS_MAX_ATTEMPTS",
+          default_value_t = crate::aws::DEFAULT_MAX_ATTEMPTS,
           value_parser = clap::value_parser!(u32).range(1..))]
     pub max_attempts: u32,
     /// Key that signs and encrypts saved plans (plan -out) and is required to read them (prefer the variable).
@@ -158,10 +160,6 @@ impl Selection {
             prune: self.prune,
         }
     }
-
-    pub fn is_empty(&self) -> bool {
-        !self.all && self.rules.is_empty() && self.schedules.is_empty() && !self.prune
-    }
 }
 
 /// One rule or schedule (`run`, `delete`).
@@ -182,7 +180,7 @@ pub struct MarkdownArgs {
     #[arg(long, conflicts_with = "json")]
     pub markdown: bool,
     /// Size limit of the Markdown document, in characters (GitHub rejects comments over 65,536).
-    #[arg(long = "max-size", value_name = "N", requires = "markdown",
+    #[arg(long, value_name = "N", requires = "markdown",
           default_value_t = crate::plan::markdown::DEFAULT_MAX_SIZE as u64,
           value_parser = clap::value_parser!(u64).range(1000..))]
     pub max_size: u64,
@@ -192,7 +190,7 @@ pub struct MarkdownArgs {
 #[derive(Debug, Clone, Default, Args)]
 pub struct CompatFlags {
     /// Same as --color never (ecschedule compatibility).
-    #[arg(long = "no-color")]
+    #[arg(long)]
     pub no_color: bool,
     /// ecschedule's worker count; ignored: ecsched always works in parallel (see --concurrency).
     #[arg(long, value_name = "N", value_parser = parse_parallel)]
@@ -254,7 +252,7 @@ pub struct RenderArgs {
     #[arg(long)]
     pub json: bool,
     /// Do not mask secret-looking environment values.
-    #[arg(long = "show-sensitive")]
+    #[arg(long)]
     pub show_sensitive: bool,
 }
 
@@ -280,10 +278,10 @@ pub struct DiffArgs {
     #[command(flatten)]
     pub selection: Selection,
     /// Unified diff on stdout.
-    #[arg(short = 'u', long = "unified", alias = "u")]
+    #[arg(short, long, alias = "u")]
     pub unified: bool,
     /// Exit 2 when there are changes.
-    #[arg(long = "detailed-exitcode")]
+    #[arg(long)]
     pub detailed_exitcode: bool,
     /// Accepted for ecschedule compatibility; ignored: validation always runs.
     #[arg(long)]
@@ -297,10 +295,10 @@ pub struct PlanArgs {
     #[command(flatten)]
     pub selection: Selection,
     /// Write the plan file here.
-    #[arg(long = "out", value_name = "FILE")]
+    #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
     /// Exit 2 when there are changes.
-    #[arg(long = "detailed-exitcode")]
+    #[arg(long)]
     pub detailed_exitcode: bool,
     /// Print the plan as JSON (the `show --json` document).
     #[arg(long)]
@@ -309,7 +307,7 @@ pub struct PlanArgs {
     #[arg(long)]
     pub takeover: bool,
     /// Do not mask secret-looking environment values.
-    #[arg(long = "show-sensitive")]
+    #[arg(long)]
     pub show_sensitive: bool,
     #[command(flatten)]
     pub markdown: MarkdownArgs,
@@ -317,22 +315,22 @@ pub struct PlanArgs {
 
 #[derive(Debug, Args)]
 pub struct ApplyArgs {
-    /// A plan file written by `plan -out`.
-    #[arg(value_name = "PLANFILE")]
+    /// A plan file written by `plan -out` (it fixes what is applied: no selection).
+    #[arg(value_name = "PLANFILE", conflicts_with_all = ["all", "rules", "schedules", "prune"])]
     pub plan_file: Option<PathBuf>,
     #[command(flatten)]
     pub selection: Selection,
     /// Show what would change (with a plan file: check it and show what it would apply); write nothing.
-    #[arg(long = "dry-run")]
+    #[arg(long)]
     pub dry_run: bool,
     /// Do not ask for confirmation on a terminal.
-    #[arg(long = "auto-approve")]
+    #[arg(long)]
     pub auto_approve: bool,
     /// Allow taking over resources managed for another trackingId.
     #[arg(long)]
     pub takeover: bool,
     /// Unified diff format (ecschedule compatibility).
-    #[arg(short = 'u', long = "unified", alias = "u")]
+    #[arg(short, long, alias = "u")]
     pub unified: bool,
     #[command(flatten)]
     pub compat: CompatFlags,
@@ -347,7 +345,7 @@ pub struct ShowArgs {
     #[arg(long, conflicts_with = "markdown")]
     pub json: bool,
     /// Do not mask secret-looking environment values.
-    #[arg(long = "show-sensitive")]
+    #[arg(long)]
     pub show_sensitive: bool,
     #[command(flatten)]
     pub markdown: MarkdownArgs,
@@ -359,7 +357,7 @@ pub struct ClaimGroupArgs {
     #[arg(value_name = "GROUP")]
     pub group: String,
     /// Do not ask for confirmation on a terminal.
-    #[arg(long = "auto-approve")]
+    #[arg(long)]
     pub auto_approve: bool,
 }
 
@@ -374,7 +372,7 @@ pub struct RunArgs {
     #[arg(long, value_name = "DURATION", default_value = "1h", value_parser = parse_duration)]
     pub timeout: std::time::Duration,
     /// Print what would be run; start nothing.
-    #[arg(long = "dry-run")]
+    #[arg(long)]
     pub dry_run: bool,
 }
 
@@ -383,7 +381,7 @@ pub struct DeleteArgs {
     #[command(flatten)]
     pub target: OneTarget,
     /// Do not ask for confirmation on a terminal.
-    #[arg(long = "auto-approve")]
+    #[arg(long)]
     pub auto_approve: bool,
     /// Delete even if it is not managed for this trackingId.
     #[arg(long)]

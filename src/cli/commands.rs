@@ -6,13 +6,12 @@ use std::path::Path;
 
 use super::args::{self, Command};
 use super::{Globals, Outcome};
-use crate::apply::Report;
 use crate::error::{Error, Result};
-use crate::ops::{self, Applied, ApplyEvents, Target};
+use crate::ops::{self, Applied, Target};
 use crate::output::{self, ApplyBars};
 use crate::plan::{Plan, PlanSelection, markdown, view};
 
-pub fn dispatch(g: &Globals, command: Command) -> Result<Outcome> {
+pub async fn dispatch(g: &Globals, command: Command) -> Result<Outcome> {
     match command {
         Command::Validate(a) => validate(g, a),
         Command::Render(a) => render(g, a),
@@ -31,35 +30,24 @@ pub fn dispatch(g: &Globals, command: Command) -> Result<Outcome> {
             print(&String::from_utf8_lossy(&buf))?;
             Ok(Outcome::Done)
         }
-        Command::Dump(a) => dump(g, a),
-        Command::Diff(a) => diff(g, a),
-        Command::Plan(a) => plan(g, a),
-        Command::Apply(a) => match a.plan_file.clone() {
-            Some(_) if !a.selection.is_empty() => Err(Error::Usage(
-                "apply PLANFILE takes no selection: the plan file fixes what is applied".into(),
-            )),
-            Some(path) => apply_file(g, &path, a.dry_run),
-            None => apply(g, a),
+        Command::Dump(a) => dump(g, a).await,
+        Command::Diff(a) => diff(g, a).await,
+        Command::Plan(a) => plan(g, a).await,
+        Command::Apply(a) => match &a.plan_file {
+            Some(path) => apply_file(g, path, a.dry_run).await,
+            None => apply(g, a).await,
         },
         Command::Show(a) => show(g, a),
-        Command::ClaimGroup(a) => claim_group(g, a),
-        Command::Run(a) => run(g, a),
-        Command::Delete(a) => delete(g, a),
-        Command::Unlock(a) => runtime()?.block_on(async {
+        Command::ClaimGroup(a) => claim_group(g, a).await,
+        Command::Run(a) => run(g, a).await,
+        Command::Delete(a) => delete(g, a).await,
+        Command::Unlock(a) => {
             let (spec, info) = ops::unlock(&g.settings, &a.lock_id).await?;
             let held = info.describe(chrono::Utc::now());
             g.info(format!("Broke the lock {spec}: it was {held}."));
             Ok(Outcome::Done)
-        }),
+        }
     }
-}
-
-fn runtime() -> Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(4)
-        .enable_all()
-        .build()
-        .map_err(|e| Error::io("starting the async runtime", e))
 }
 
 fn print(text: &str) -> Result<()> {
@@ -77,8 +65,24 @@ fn print_yaml<T: serde::Serialize>(v: &T) -> Result<()> {
     print(&text)
 }
 
-fn confirm(question: &str) -> Result<bool> {
-    output::confirm(question).map_err(|e| Error::io("reading the answer", e))
+/// True when the user said yes to `question` (or passed `--auto-approve`);
+/// otherwise `what` is reported cancelled.
+fn approved(g: &Globals, auto_approve: bool, question: &str, what: &str) -> Result<bool> {
+    let yes = auto_approve
+        || output::confirm(question).map_err(|e| Error::io("reading the answer", e))?;
+    if !yes {
+        g.info(format!("{what} cancelled."));
+    }
+    Ok(yes)
+}
+
+/// `-v`: what the read skipped, and why.
+fn report_skipped(g: &Globals, skipped: &[crate::plan::Skipped]) {
+    if g.verbose > 0 {
+        for x in skipped {
+            g.info(format!("{}: skipped: {}", x.what, x.reason));
+        }
+    }
 }
 
 fn masking(g: &Globals, show_sensitive: bool) -> view::Masking {
@@ -132,11 +136,7 @@ async fn planned(g: &Globals, sel: PlanSelection, takeover: bool) -> Result<(ops
     let planned = ops::make_plan(&s, sel, takeover, &|d, t| output::set_progress(&bar, d, t)).await;
     bar.finish_and_clear();
     let planned = planned?;
-    if g.verbose > 0 {
-        for x in &planned.skipped {
-            g.info(format!("{}: skipped: {}", x.what, x.reason));
-        }
-    }
+    report_skipped(g, &planned.skipped);
     for w in &planned.warnings {
         g.info(format!("warning: {w}"));
     }
@@ -146,11 +146,8 @@ async fn planned(g: &Globals, sel: PlanSelection, takeover: bool) -> Result<(ops
 
 fn report_calls(g: &Globals, aws: &crate::aws::Aws) {
     if g.verbose > 1 {
-        for (op, st) in aws.op_stats() {
-            g.info(format!(
-                "api {op}: {} attempts, {} throttled, {} transient failures",
-                st.attempts, st.throttled, st.transient
-            ));
+        for (op, stats) in aws.op_stats() {
+            g.info(format!("api {op}: {stats}"));
         }
     }
 }
@@ -165,65 +162,69 @@ fn print_changes(g: &Globals, plan: &Plan, unified: bool, summary_on_stdout: boo
     Ok(())
 }
 
-fn diff(g: &Globals, a: args::DiffArgs) -> Result<Outcome> {
+async fn diff(g: &Globals, a: args::DiffArgs) -> Result<Outcome> {
     let sel = selection(&a.selection)?;
-    runtime()?.block_on(async {
-        let (_, plan) = planned(g, sel, false).await?;
-        print_changes(g, &plan, a.unified, false)?;
-        Ok(exit_for_changes(&plan, a.detailed_exitcode))
-    })
+    let (_, plan) = planned(g, sel, false).await?;
+    print_changes(g, &plan, a.unified, false)?;
+    Ok(exit_for_changes(&plan, a.detailed_exitcode))
 }
 
-fn plan(g: &Globals, a: args::PlanArgs) -> Result<Outcome> {
+async fn plan(g: &Globals, a: args::PlanArgs) -> Result<Outcome> {
     let sel = selection(&a.selection)?;
-    runtime()?.block_on(async {
-        let (_, plan) = planned(g, sel, a.takeover).await?;
-        let m = masking(g, a.show_sensitive);
-        if a.json {
-            print_json(&view::plan_json(&plan, &m, g.now))?;
-        } else if a.markdown.markdown {
-            let file = a.out.as_ref().map(|p| p.display().to_string());
-            print_markdown(g, &plan, &a.markdown, &m, file)?;
+    let (_, plan) = planned(g, sel, a.takeover).await?;
+    let m = masking(g, a.show_sensitive);
+    if a.json {
+        print_json(&view::plan_json(&plan, &m, g.now))?;
+    } else if a.markdown.markdown {
+        let file = a.out.as_ref().map(|p| p.display().to_string());
+        print_markdown(g, &plan, &a.markdown, &m, file)?;
+    } else {
+        print(&view::plan_text(&plan, &m, g.now))?;
+    }
+    if let Some(path) = &a.out {
+        let names = m.sensitive_names(&plan);
+        if g.plan_key.is_none() && !names.is_empty() {
+            g.info(format!(
+                "warning: the plan file holds sensitive values in clear ({}); set ECSCHED_PLAN_KEY to encrypt plan files",
+                names.join(", ")
+            ));
+        }
+        crate::plan::file::save(path, &plan, g.plan_key.as_deref()).map_err(Error::PlanWrite)?;
+        let how = if g.plan_key.is_some() {
+            " (signed and encrypted)"
         } else {
-            print(&view::plan_text(&plan, &m, g.now))?;
-        }
-        if let Some(path) = &a.out {
-            let names = m.sensitive_names(&plan);
-            if g.plan_key.is_none() && !names.is_empty() {
-                g.info(format!(
-                    "warning: the plan file holds sensitive values in clear ({}); set ECSCHED_PLAN_KEY to encrypt plan files",
-                    names.join(", ")
-                ));
-            }
-            crate::plan::file::save(path, &plan, g.plan_key.as_deref())
-                .map_err(Error::PlanWrite)?;
-            let how = if g.plan_key.is_some() { " (signed and encrypted)" } else { "" };
-            let p = path.display();
-            g.info(format!("Saved the plan to {p}{how}. Apply it with: ecsched apply {p}"));
-        }
-        Ok(exit_for_changes(&plan, a.detailed_exitcode))
-    })
+            ""
+        };
+        let p = path.display();
+        g.info(format!(
+            "Saved the plan to {p}{how}. Apply it with: ecsched apply {p}"
+        ));
+    }
+    Ok(exit_for_changes(&plan, a.detailed_exitcode))
 }
 
-fn apply(g: &Globals, a: args::ApplyArgs) -> Result<Outcome> {
+async fn apply(g: &Globals, a: args::ApplyArgs) -> Result<Outcome> {
     let sel = selection(&a.selection)?;
-    runtime()?.block_on(async {
-        let (s, plan) = planned(g, sel, a.takeover).await?;
-        print_changes(g, &plan, a.unified, true)?;
-        if !plan.has_work() {
-            return Ok(Outcome::Done);
-        }
-        ops::check_direct_apply(&plan)?;
-        if a.dry_run {
-            g.info("Dry run: nothing was written.");
-            return Ok(Outcome::Done);
-        }
-        if !a.auto_approve && !confirm("Do you want to perform these actions?")? {
-            g.info("Apply cancelled.");
-            return Ok(Outcome::Done);
-        }
-        execute(g, &s.aws, &plan, "the plan", (s.lock.as_ref(), "apply")).await
-    })
+    let (s, plan) = planned(g, sel, a.takeover).await?;
+    print_changes(g, &plan, a.unified, true)?;
+    if !plan.has_work() {
+        return Ok(Outcome::Done);
+    }
+    ops::check_direct_apply(&plan)?;
+    if a.dry_run {
+        g.info("Dry run: nothing was written.");
+        return Ok(Outcome::Done);
+    }
+    if !approved(
+        g,
+        a.auto_approve,
+        "Do you want to perform these actions?",
+        "Apply",
+    )? {
+        return Ok(Outcome::Done);
+    }
+    let lock = s.lock.as_ref().map(|l| (l, "apply"));
+    execute(g, &s.aws, &plan, "the plan", lock).await
 }
 
 fn show(g: &Globals, a: args::ShowArgs) -> Result<Outcome> {
@@ -240,18 +241,21 @@ fn show(g: &Globals, a: args::ShowArgs) -> Result<Outcome> {
     Ok(Outcome::Done)
 }
 
-fn delete(g: &Globals, a: args::DeleteArgs) -> Result<Outcome> {
+async fn delete(g: &Globals, a: args::DeleteArgs) -> Result<Outcome> {
     let target = target(&a.target, "delete")?;
-    runtime()?.block_on(async {
-        let s = ops::session(&g.settings).await?;
-        let plan = ops::delete_plan(&s, target, a.force).await?;
-        print(&view::plan_text(&plan, &masking(g, false), g.now))?;
-        if !a.auto_approve && !confirm("Do you really want to delete it?")? {
-            g.info("Delete cancelled.");
-            return Ok(Outcome::Done);
-        }
-        execute(g, &s.aws, &plan, "the delete", (s.lock.as_ref(), "delete")).await
-    })
+    let s = ops::session(&g.settings).await?;
+    let plan = ops::delete_plan(&s, target, a.force).await?;
+    print(&view::plan_text(&plan, &masking(g, false), g.now))?;
+    if !approved(
+        g,
+        a.auto_approve,
+        "Do you really want to delete it?",
+        "Delete",
+    )? {
+        return Ok(Outcome::Done);
+    }
+    let lock = s.lock.as_ref().map(|l| (l, "delete"));
+    execute(g, &s.aws, &plan, "the delete", lock).await
 }
 
 fn signalled(number: i32) {
@@ -265,30 +269,17 @@ async fn execute(
     aws: &crate::aws::Aws,
     plan: &Plan,
     name: &str,
-    lock: (Option<&crate::aws::LockSpec>, &str),
+    lock: Option<(&crate::aws::LockSpec, &str)>,
 ) -> Result<Outcome> {
     let stop = ops::stop_on_signals(signalled);
     let bars = ApplyBars::new(g.quiet);
-    let events = ApplyEvents {
-        reading: &|d, t| bars.reading(d, t),
-        started: &|n| bars.started(n),
-        result: &|c, o| bars.result(&Report::line(c, o)),
-        info: &|line| bars.info(line),
-    };
-    let locking = ops::Locking {
-        spec: lock.0,
-        operation: lock.1.to_string(),
-        wait: g.settings.lock_timeout,
-    };
-    let concurrency = g.settings.aws.concurrency;
-    let outcome =
-        ops::verify_and_execute(aws, plan, name, concurrency, &stop, &events, &locking).await;
+    let outcome = ops::verify_and_execute(aws, plan, name, &g.settings, lock, &stop, &bars).await;
     bars.finish();
     report_calls(g, aws);
     match outcome? {
         Err(signal) => {
             g.info("Interrupted while checking the plan against live state: nothing was written.");
-            Ok(Outcome::Code(128 + signal))
+            Ok(Outcome::Interrupted(signal))
         }
         Ok(Applied::NothingToDo) => {
             g.info("No changes. Nothing to apply.");
@@ -301,74 +292,75 @@ async fn execute(
             }
             Ok(report
                 .interrupted
-                .map_or(Outcome::Done, |s| Outcome::Code(128 + s)))
+                .map_or(Outcome::Done, Outcome::Interrupted))
         }
     }
 }
 
-fn apply_file(g: &Globals, path: &Path, dry_run: bool) -> Result<Outcome> {
-    runtime()?.block_on(async {
-        let (plan, aws, lock) = ops::open_plan(&g.settings, path, g.plan_key.as_deref()).await?;
-        let name = path.display().to_string();
-        if dry_run {
-            let stop = ops::stop_on_signals(signalled);
-            if let Err(signal) = ops::verify(&aws, &plan, &name, &stop, &|_, _| {}).await? {
-                return Ok(Outcome::Code(128 + signal));
-            }
-            print(&view::plan_text(&plan, &masking(g, false), g.now))?;
-            g.info(format!(
-                "Dry run: {name} still applies cleanly to live state; nothing was written."
-            ));
-            return Ok(Outcome::Done);
+async fn apply_file(g: &Globals, path: &Path, dry_run: bool) -> Result<Outcome> {
+    let (plan, aws, lock) = ops::open_plan(&g.settings, path, g.plan_key.as_deref()).await?;
+    let name = path.display().to_string();
+    if dry_run {
+        let stop = ops::stop_on_signals(signalled);
+        if let Err(signal) = ops::verify(&aws, &plan, &name, &stop, &|_, _| {}).await? {
+            return Ok(Outcome::Interrupted(signal));
         }
-        let operation = format!("apply {name}");
-        execute(g, &aws, &plan, &name, (lock.as_ref(), &operation)).await
-    })
+        print(&view::plan_text(&plan, &masking(g, false), g.now))?;
+        g.info(format!(
+            "Dry run: {name} still applies cleanly to live state; nothing was written."
+        ));
+        return Ok(Outcome::Done);
+    }
+    let operation = format!("apply {name}");
+    execute(
+        g,
+        &aws,
+        &plan,
+        &name,
+        lock.as_ref().map(|l| (l, &*operation)),
+    )
+    .await
 }
 
-fn claim_group(g: &Globals, a: args::ClaimGroupArgs) -> Result<Outcome> {
+async fn claim_group(g: &Globals, a: args::ClaimGroupArgs) -> Result<Outcome> {
     use crate::plan::claim::Claim;
     let group = &a.group;
-    runtime()?.block_on(async {
-        let s = ops::session(&g.settings).await?;
-        let claim = ops::claim_group_check(&s, group).await?;
-        let tracking = &claim.tracking_id;
-        if claim.claim == Claim::AlreadyManaged {
-            g.info(format!(
-                "schedule group \"{group}\" is already managed for trackingId \"{tracking}\"; nothing to do."
-            ));
-            return Ok(Outcome::Done);
-        }
-        let cluster = &s.desired.cluster_arn;
-        let text = crate::plan::claim::describe(group, tracking, cluster, &claim.schedules);
-        print(&text)?;
-        // A new command, no ecschedule habit to keep: without a terminal, only --auto-approve.
-        if !a.auto_approve && !output::interactive() {
-            return Err(Error::Usage(format!(
-                "claim-group asks before tagging schedule group \"{group}\"; without a terminal, pass --auto-approve"
-            )));
-        }
-        if !a.auto_approve && !confirm("Do you want to claim this group?")? {
-            g.info("Claim cancelled.");
-            return Ok(Outcome::Done);
-        }
-        ops::claim_group(&s, &claim).await?;
-        g.info(format!("  ✓ schedule group \"{group}\" tagged ecschedule:tracking-id={tracking}"));
-        Ok(Outcome::Done)
-    })
-}
-
-/// The config, its templates' lookups in S3/SSM made (connecting on first use).
-fn load_with_aws(g: &Globals) -> Result<crate::config::LoadedConfig> {
-    runtime()?.block_on(async { g.settings.load(true) })
+    let s = ops::session(&g.settings).await?;
+    let claim = ops::claim_group_check(&s, group).await?;
+    let tracking = &claim.tracking_id;
+    if claim.claim == Claim::AlreadyManaged {
+        g.info(format!(
+            "schedule group \"{group}\" is already managed for trackingId \"{tracking}\"; nothing to do."
+        ));
+        return Ok(Outcome::Done);
+    }
+    let cluster = &s.desired.cluster_arn;
+    let text = crate::plan::claim::describe(group, tracking, cluster, &claim.schedules);
+    print(&text)?;
+    // A new command, no ecschedule habit to keep: without a terminal, only --auto-approve.
+    if !a.auto_approve && !output::interactive() {
+        return Err(Error::Usage(format!(
+            "claim-group asks before tagging schedule group \"{group}\"; without a terminal, pass --auto-approve"
+        )));
+    }
+    if !approved(
+        g,
+        a.auto_approve,
+        "Do you want to claim this group?",
+        "Claim",
+    )? {
+        return Ok(Outcome::Done);
+    }
+    ops::claim_group(&s, &claim).await?;
+    g.info(format!(
+        "  ✓ schedule group \"{group}\" tagged ecschedule:tracking-id={tracking}"
+    ));
+    Ok(Outcome::Done)
 }
 
 fn validate(g: &Globals, a: args::ValidateArgs) -> Result<Outcome> {
-    let cfg = if a.remote {
-        load_with_aws(g)?
-    } else {
-        g.settings.load(false)?
-    };
+    // With --remote, the templates' lookups in S3/SSM are made (connecting on first use).
+    let cfg = g.settings.load(a.remote)?;
     let count = |n: usize, w: &str| format!("{n} {w}{}", if n == 1 { "" } else { "s" });
     let rules = count(cfg.raw.rules.as_deref().unwrap_or_default().len(), "rule");
     let schedules = count(
@@ -397,7 +389,7 @@ fn validate(g: &Globals, a: args::ValidateArgs) -> Result<Outcome> {
 }
 
 fn render(g: &Globals, a: args::RenderArgs) -> Result<Outcome> {
-    let cfg = load_with_aws(g)?;
+    let cfg = g.settings.load(true)?;
     let mut filled = crate::model::defaults::fill(&cfg.raw);
     if !a.show_sensitive {
         let m = masking(g, false);
@@ -411,66 +403,51 @@ fn render(g: &Globals, a: args::RenderArgs) -> Result<Outcome> {
     Ok(Outcome::Done)
 }
 
-fn dump(g: &Globals, a: args::DumpArgs) -> Result<Outcome> {
-    runtime()?.block_on(async {
-        let bar = output::progress_bar(g.quiet, "reading live state");
-        let progress = |d, t| output::set_progress(&bar, d, t);
-        let dumped = ops::dump(
-            &g.settings,
-            a.cluster.as_deref(),
-            a.role.as_deref(),
-            &progress,
-        )
-        .await;
-        bar.finish_and_clear();
-        let dumped = dumped?;
-        for n in &dumped.notes {
-            g.info(n);
-        }
-        if g.verbose > 0 {
-            for x in &dumped.skipped {
-                g.info(format!("{}: skipped: {}", x.what, x.reason));
-            }
-        }
-        print_yaml(&dumped.config)?;
-        Ok(Outcome::Done)
-    })
+async fn dump(g: &Globals, a: args::DumpArgs) -> Result<Outcome> {
+    let bar = output::progress_bar(g.quiet, "reading live state");
+    let progress = |d, t| output::set_progress(&bar, d, t);
+    let dumped = ops::dump(
+        &g.settings,
+        a.cluster.as_deref(),
+        a.role.as_deref(),
+        &progress,
+    )
+    .await;
+    bar.finish_and_clear();
+    let dumped = dumped?;
+    for n in &dumped.notes {
+        g.info(n);
+    }
+    report_skipped(g, &dumped.skipped);
+    print_yaml(&dumped.config)?;
+    Ok(Outcome::Done)
 }
 
-fn run(g: &Globals, a: args::RunArgs) -> Result<Outcome> {
+async fn run(g: &Globals, a: args::RunArgs) -> Result<Outcome> {
     let target = target(&a.target, "run")?;
-    runtime()?.block_on(async {
-        let s = ops::session(&g.settings).await?;
-        let (label, targets) = ops::run_targets(&s, target)?;
-        g.info(format!(
-            "running the {label}{}",
-            if a.dry_run { " (dry-run)" } else { "" }
-        ));
-        if a.dry_run {
-            return Ok(Outcome::Done);
-        }
-        let started = ops::run_tasks(&s, &targets).await?;
-        for arn in started.iter().flat_map(|(_, arns)| arns) {
-            g.info(format!("started task {arn}"));
-        }
-        if !a.wait {
-            return Ok(Outcome::Done);
-        }
-        let mut code = 0;
-        for o in ops::wait_tasks(&s, &started, a.timeout).await? {
-            let exit = o.exit_code.map_or("unknown".to_string(), |c| c.to_string());
-            let why = o
-                .stopped_reason
-                .map(|r| format!(" ({r})"))
-                .unwrap_or_default();
-            g.info(format!(
-                "task {} {}: exit code {exit}{why}",
-                o.task_arn, o.last_status
-            ));
-            if code == 0 {
-                code = o.exit_code.unwrap_or(1);
-            }
-        }
-        Ok(Outcome::Code(code))
-    })
+    let s = ops::session(&g.settings).await?;
+    let (label, targets) = ops::run_targets(&s, target)?;
+    g.info(format!(
+        "running the {label}{}",
+        if a.dry_run { " (dry-run)" } else { "" }
+    ));
+    if a.dry_run {
+        return Ok(Outcome::Done);
+    }
+    let started = ops::run_tasks(&s, &targets).await?;
+    for arn in started.iter().flat_map(|(_, arns)| arns) {
+        g.info(format!("started task {arn}"));
+    }
+    if !a.wait {
+        return Ok(Outcome::Done);
+    }
+    let outcomes = ops::wait_tasks(&s, &started, a.timeout).await?;
+    for o in &outcomes {
+        g.info(o.to_string());
+    }
+    // The first task that did not exit 0 decides (1 when ECS reported no code).
+    let codes = outcomes.iter().map(|o| o.exit_code.unwrap_or(1));
+    Ok(Outcome::Code(
+        codes.into_iter().find(|c| *c != 0).unwrap_or(0),
+    ))
 }

@@ -13,7 +13,6 @@ use clap::Parser;
 use crate::aws::AwsOptions;
 use crate::error::{Error, Result};
 use crate::ops::Settings;
-use crate::output::Color;
 use args::{Cli, ColorChoice, Command};
 
 /// What a successful command tells `run` about the exit code.
@@ -23,9 +22,10 @@ pub enum Outcome {
     Done,
     /// Exit 2 (changes present, with --detailed-exitcode).
     Changes,
-    /// Exit with this code (`run --wait` passes the container's exit code on;
-    /// 128 + signal after an interrupt).
+    /// Exit with this code (`run --wait` passes the container's exit code on).
     Code(i32),
+    /// Stopped by this signal: exit 128 + its number.
+    Interrupted(i32),
 }
 
 /// Everything a command needs besides its own flags.
@@ -68,36 +68,23 @@ pub fn run<I: IntoIterator<Item = OsString>>(args: I) -> i32 {
         Command::Apply(a) => a.compat.no_color,
         _ => false,
     };
-    let color = match (no_color, cli.color) {
-        (true, _) => Color::Never,
-        (_, ColorChoice::Always) => Color::Always,
-        (_, ColorChoice::Never) => Color::Never,
-        (_, ColorChoice::Auto) => Color::Auto,
-    };
-    crate::output::setup_color(color);
-    let cwd = match std::env::current_dir() {
-        Ok(cwd) => cwd,
-        Err(e) => {
-            eprintln!("error: cannot read the working directory: {e}");
-            return 1;
-        }
-    };
-    let g = match globals(&cli, cwd) {
-        Ok(g) => g,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return e.exit_code();
-        }
-    };
-    match commands::dispatch(&g, cli.command) {
+    crate::output::setup_color(match cli.color {
+        _ if no_color => Some(false),
+        ColorChoice::Always => Some(true),
+        ColorChoice::Never => Some(false),
+        ColorChoice::Auto => None,
+    });
+    let verbose = cli.verbose;
+    match runtime().and_then(|rt| rt.block_on(main(cli))) {
         Ok(Outcome::Done) => 0,
         Ok(Outcome::Changes) => 2,
         Ok(Outcome::Code(c)) => c,
+        Ok(Outcome::Interrupted(signal)) => 128 + signal,
         Err(e) if e.is_broken_pipe() => 0,
         Err(e) => {
             let style = console::Style::new().red().bold().for_stderr();
             eprintln!("{} {e}", style.apply_to("error:"));
-            if g.verbose > 0 {
+            if verbose > 0 {
                 let mut source = std::error::Error::source(&e);
                 while let Some(s) = source {
                     eprintln!("  caused by: {s}");
@@ -107,6 +94,22 @@ pub fn run<I: IntoIterator<Item = OsString>>(args: I) -> i32 {
             e.exit_code()
         }
     }
+}
+
+/// One runtime for every command (reading S3/SSM for templates needs its
+/// multi-thread flavour).
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(4)
+        .enable_all()
+        .build()
+        .map_err(|e| Error::io("starting the async runtime", e))
+}
+
+async fn main(cli: Cli) -> Result<Outcome> {
+    let cwd = std::env::current_dir().map_err(|e| Error::io("reading the working directory", e))?;
+    let g = globals(&cli, cwd)?;
+    commands::dispatch(&g, cli.command).await
 }
 
 fn globals(cli: &Cli, cwd: PathBuf) -> Result<Globals> {
@@ -127,7 +130,7 @@ fn globals(cli: &Cli, cwd: PathBuf) -> Result<Globals> {
             cwd,
             aws: AwsOptions {
                 region: cli.region.clone(),
-                concurrency: s.concurrency as usize,
+                concurrency: s.concurrency,
                 rate_limit: s.rate_limit,
                 max_attempts: s.max_attempts,
                 test_account: s.test_account_id.clone().filter(|a| !a.is_empty()),

@@ -4,24 +4,16 @@
 
 use std::io::IsTerminal;
 
-/// When to use colours.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Color {
-    Auto,
-    Always,
-    Never,
-}
-
-/// Decides once whether stdout/stderr get ANSI colours. `Auto` honours
-/// `NO_COLOR` (any value) and ecschedule's `ECSCHEDULE_COLOR=false|0`.
-pub fn setup_color(choice: Color) {
+/// Decides once whether stdout/stderr get ANSI colours: `Some` forces the
+/// choice; `None` (auto) colours a terminal unless `NO_COLOR` (any value) or
+/// ecschedule's `ECSCHEDULE_COLOR=false|0` is set.
+pub fn setup_color(forced: Option<bool>) {
     let no_color = std::env::var_os("NO_COLOR").is_some()
         || std::env::var("ECSCHEDULE_COLOR").is_ok_and(|v| v == "false" || v == "0");
-    let (out, err) = match choice {
-        Color::Always => (true, true),
-        Color::Never => (false, false),
-        Color::Auto if no_color => (false, false),
-        Color::Auto => (
+    let (out, err) = match forced {
+        Some(on) => (on, on),
+        None if no_color => (false, false),
+        None => (
             std::io::stdout().is_terminal(),
             std::io::stderr().is_terminal(),
         ),
@@ -122,29 +114,6 @@ impl ApplyBars {
         }
     }
 
-    pub fn reading(&self, done: usize, total: usize) {
-        set_progress(&self.read, done, total);
-    }
-
-    /// The writes start: `n` changes.
-    pub fn started(&self, n: usize) {
-        self.read.finish_and_clear();
-        if n > 3 {
-            show_bar(&self.apply, self.quiet, "applying", n);
-        }
-    }
-
-    /// One resource finished: its result line.
-    pub fn result(&self, line: &str) {
-        self.apply.inc(1);
-        self.apply.suspend(|| self.line(line));
-    }
-
-    /// A line of information while the bars are up.
-    pub fn info(&self, line: &str) {
-        self.read.suspend(|| self.line(line));
-    }
-
     fn line(&self, line: &str) {
         if !self.quiet {
             eprintln!("{line}");
@@ -154,5 +123,28 @@ impl ApplyBars {
     pub fn finish(&self) {
         self.read.finish_and_clear();
         self.apply.finish_and_clear();
+    }
+}
+
+impl crate::ops::ApplyEvents for ApplyBars {
+    fn reading(&self, done: usize, total: usize) {
+        set_progress(&self.read, done, total);
+    }
+
+    fn started(&self, changes: usize) {
+        self.read.finish_and_clear();
+        if changes > 3 {
+            show_bar(&self.apply, self.quiet, "applying", changes);
+        }
+    }
+
+    fn result(&self, change: &crate::plan::ResourceChange, outcome: &crate::apply::Outcome) {
+        self.apply.inc(1);
+        self.apply
+            .suspend(|| self.line(&crate::apply::Report::line(change, outcome)));
+    }
+
+    fn info(&self, line: &str) {
+        self.read.suspend(|| self.line(line));
     }
 }
