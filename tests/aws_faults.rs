@@ -110,6 +110,14 @@ async fn a_non_retryable_error_is_not_retried_and_names_what_was_written() {
         0,
         "stopped after the failure"
     );
+    // The partly written rule is still ours: PutRule created it with its tags,
+    // so the next plan finishes it instead of offering to adopt it.
+    let left = direct
+        .read_rule(&cluster, "default", "faulty")
+        .await
+        .unwrap()
+        .expect("the rule PutRule created");
+    assert_eq!(left.tracking_id.as_deref(), Some("t1"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

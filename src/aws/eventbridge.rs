@@ -3,7 +3,8 @@
 //! ListRuleNamesByTarget) for everything on a cluster, or DescribeRule per named
 //! rule — which give the same record and the same fingerprint; then targets and
 //! tags per rule, in parallel. Owns the order of writes within a rule
-//! (PutRule → PutTargets → RemoveTargets → tags). Never passes `Limit` to
+//! (PutRule, with the tags when it creates the rule → PutTargets →
+//! RemoveTargets → tags). Never passes `Limit` to
 //! ListTargetsByRule (moto loops forever on it; AWS caps rules at five targets
 //! anyway) and never touches targets that are not ours.
 
@@ -519,7 +520,28 @@ impl Rules {
         let rule_unchanged = live.is_some_and(|l| definition(&l.rule) == definition(rule));
         let targets_unchanged = live.is_some_and(|l| l.rule.targets == rule.targets);
 
-        // 1. The rule itself. PutRule replaces it: fields left out are cleared.
+        // User tags plus ours. A new rule is created with them, so it is never
+        // seen without its owner (a run killed after PutRule leaves a rule that
+        // is still ours, not one the next plan would show as an adoption).
+        let mut wanted: BTreeMap<String, String> = rule.tags.clone();
+        wanted.remove(TRACKING_TAG);
+        wanted.remove(PLAN_ID_TAG);
+        wanted.insert(TRACKING_TAG.to_string(), owner.tracking_id.clone());
+        if let Some(id) = &owner.plan_id {
+            wanted.insert(PLAN_ID_TAG.to_string(), id.clone());
+        }
+        let tags = wanted
+            .iter()
+            .map(|(k, v)| t::Tag::builder().key(k).value(v).build())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| AwsError::InvalidRequest {
+                operation: "PutRule",
+                resource: res.clone(),
+                message: e.to_string(),
+            })?;
+
+        // 1. The rule itself. PutRule replaces it: fields left out are cleared
+        //    (tags given to PutRule count only when it creates the rule).
         let mut put_arn = None;
         if !rule_unchanged {
             let req = self
@@ -531,7 +553,8 @@ impl Rules {
                 .schedule_expression(&rule.schedule_expression)
                 .set_role_arn(rule.role_arn.clone())
                 .set_event_pattern(rule.event_pattern.clone())
-                .state(convert::eb::state_from_model(rule.state));
+                .state(convert::eb::state_from_model(rule.state))
+                .set_tags(live.is_none().then(|| tags.clone()));
             let out = self
                 .gate
                 .call(Op::events("PutRule"), || req.clone().send())
@@ -613,15 +636,9 @@ impl Rules {
             done.push("RemoveTargets".to_string());
         }
 
-        // 3. Tags: user tags plus ours, only when something differs; then the
-        //    user tags the rule no longer declares are removed.
-        let mut wanted: BTreeMap<String, String> = rule.tags.clone();
-        wanted.remove(TRACKING_TAG);
-        wanted.remove(PLAN_ID_TAG);
-        wanted.insert(TRACKING_TAG.to_string(), owner.tracking_id.clone());
-        if let Some(id) = &owner.plan_id {
-            wanted.insert(PLAN_ID_TAG.to_string(), id.clone());
-        }
+        // 3. Tags (a new rule got them with PutRule): user tags plus ours,
+        //    only when something differs; then the user tags the rule no
+        //    longer declares are removed.
         let current: Option<BTreeMap<String, String>> = live.map(|l| {
             let mut m = l.rule.tags.clone();
             if let Some(id) = &l.tracking_id {
@@ -634,20 +651,8 @@ impl Rules {
         });
         let differs = current
             .as_ref()
-            .is_none_or(|cur| wanted.iter().any(|(k, v)| cur.get(k) != Some(v)));
+            .is_some_and(|cur| wanted.iter().any(|(k, v)| cur.get(k) != Some(v)));
         if differs {
-            let tags = wanted
-                .iter()
-                .map(|(k, v)| t::Tag::builder().key(k).value(v).build())
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(|e| {
-                    AwsError::InvalidRequest {
-                        operation: "TagResource",
-                        resource: res.clone(),
-                        message: e.to_string(),
-                    }
-                    .after(&res, &done)
-                })?;
             let req = self
                 .client
                 .tag_resource()
