@@ -732,7 +732,58 @@ fn a_schedule_in_a_group_of_another_tracking_id_is_a_takeover_that_needs_consent
     );
 }
 
-/// A saved `--prune` plan records which schedules were managed; a group tagged for this
+/// A schedule created in a group that another trackingId manages would silently become
+/// theirs, and the plan shows a plain create (the schedule does not exist yet): apply writes
+/// nothing for it, whether the group was theirs when planned or became theirs since.
+#[test]
+fn a_new_schedule_is_never_created_in_a_group_of_another_tracking_id() {
+    let Some(em) = emulator() else { return };
+    em.block_on(async {
+        app_cluster(&em).await;
+        create_group(&em, "theirs", &[(TRACKING_TAG, "other-team")]).await;
+    });
+    let schedule_in = |group: &str| {
+        format!(
+            "
+            region: ap-northeast-3
+            cluster: app
+            schedules:
+            - name: mine
+              group: {group}
+              scheduleExpression: rate(1 hour)
+              taskDefinition: job-a
+            "
+        )
+    };
+    let out = ecsched(&em)
+        .config("ecsched.yaml", &schedule_in("theirs"))
+        .args(["apply", "--all", "--auto-approve"])
+        .stdout_contains("+ schedule.theirs/mine will be created")
+        .stderr_contains(
+            "schedule group \"theirs\" is managed for trackingId \"other-team\", not \"app\": \
+             a schedule created in it would become theirs",
+        )
+        .failure();
+
+    // Planned while the group did not exist; another config creates it before the apply.
+    let out = out
+        .test()
+        .config("ecsched.yaml", &schedule_in("racing"))
+        .args(["plan", "--all", "-out", "plan.bin"])
+        .stdout_contains("+ schedule.racing/mine will be created")
+        .success();
+    em.block_on(create_group(&em, "racing", &[(TRACKING_TAG, "other-team")]));
+    out.test()
+        .args(["apply", "plan.bin"])
+        .stderr_contains("schedule group \"racing\" is managed for trackingId \"other-team\"")
+        .failure();
+    assert_eq!(em.block_on(schedule_names(&em)), Vec::<String>::new());
+    assert_eq!(
+        em.block_on(group_tags(&em, "racing")),
+        tracking("other-team")
+    );
+}
+
 /// trackingId after planning makes its schedules prunable, so the plan is stale.
 #[test]
 fn saved_prune_plan_is_refused_when_a_group_becomes_managed() {

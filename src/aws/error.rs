@@ -67,6 +67,19 @@ pub enum AwsError {
     )]
     ForeignTargets { resource: String, targets: String },
 
+    /// Creating a schedule in a group that another trackingId manages: the
+    /// plan showed a create, not a takeover, so nothing is written.
+    #[error(
+        "schedule group \"{group}\" is managed for trackingId \"{other}\", not \"{tracking_id}\": \
+         a schedule created in it would become theirs, which the plan did not show; nothing was \
+         written for it (declare the schedule in another group)"
+    )]
+    ForeignGroup {
+        group: String,
+        other: String,
+        tracking_id: String,
+    },
+
     /// A multi-step write stopped part way: says which steps had succeeded.
     #[error("{source}; {resource} is partly written: {} succeeded before that", done.join(", "))]
     Incomplete {

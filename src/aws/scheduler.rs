@@ -359,9 +359,11 @@ impl Schedules {
     }
 
     /// Makes sure a (non-default) group exists, creating it with the tracking
-    /// tag; `true` when this call created it. Concurrent writes of schedules in
-    /// the same group check (and create) it once: a group exists before any of
-    /// its schedules is written.
+    /// tag; `true` when this call created it. A group that exists already must
+    /// not be managed for another trackingId: a schedule created in it would
+    /// silently become theirs, which no plan showed ([`AwsError::ForeignGroup`]).
+    /// Concurrent writes of schedules in the same group check (and create) it
+    /// once: a group exists before any of its schedules is written.
     async fn ensure_group(&self, group: &str, tracking_id: &str) -> AwsResult<bool> {
         if group == DEFAULT_SCHEDULE_GROUP {
             return Ok(false);
@@ -389,7 +391,10 @@ impl Schedules {
             .call(Op::scheduler("GetScheduleGroup"), || req.clone().send())
             .await
         {
-            Ok(_) => Ok(false),
+            Ok(_) => self
+                .check_group_owner(group, tracking_id)
+                .await
+                .map(|()| false),
             Err(e)
                 if e.as_service_error()
                     .is_some_and(|s| s.is_resource_not_found_exception()) =>
@@ -415,12 +420,14 @@ impl Schedules {
                     .await
                 {
                     Ok(_) => Ok(true),
-                    // Created meanwhile by someone else: fine.
+                    // Created meanwhile by someone else: fine if not for another trackingId.
                     Err(e)
                         if e.as_service_error()
                             .is_some_and(|s| s.is_conflict_exception()) =>
                     {
-                        Ok(false)
+                        self.check_group_owner(group, tracking_id)
+                            .await
+                            .map(|()| false)
                     }
                     Err(e) => Err(AwsError::api(
                         "CreateScheduleGroup",
@@ -430,6 +437,18 @@ impl Schedules {
                 }
             }
             Err(e) => Err(AwsError::api("GetScheduleGroup", group_resource(group), e)),
+        }
+    }
+
+    /// Refuses a group tagged for a trackingId other than `tracking_id`.
+    async fn check_group_owner(&self, group: &str, tracking_id: &str) -> AwsResult<()> {
+        match self.group_tracking(group).await? {
+            Some(other) if other != tracking_id => Err(AwsError::ForeignGroup {
+                group: group.to_string(),
+                other,
+                tracking_id: tracking_id.to_string(),
+            }),
+            _ => Ok(()),
         }
     }
 
