@@ -363,20 +363,7 @@ async fn verify_and_execute_unlocked(
             .claim_plan(held.spec(), &plan.plan_id, held.info())
             .await?
     {
-        let by = aws
-            .plan_claim(held.spec(), &plan.plan_id)
-            .await?
-            .map(|info| info.describe(chrono::Utc::now()));
-        return Err(apply::Refusal::Claimed {
-            source_name: source_name.to_string(),
-            record: format!(
-                "s3://{}/{}",
-                held.spec().bucket(),
-                held.spec().plan_key(&plan.plan_id)
-            ),
-            by: by.unwrap_or_default(),
-        }
-        .into());
+        return Err(claimed(aws, plan, source_name, held.spec()).await);
     }
     events.started(plan.changes.len());
     let opts = ExecuteOptions {
@@ -388,6 +375,41 @@ async fn verify_and_execute_unlocked(
     })
     .await;
     Ok(Ok(Applied::Report(report)))
+}
+
+/// The refusal of a plan already claimed (applied) under the lock at `spec`.
+async fn claimed(aws: &Aws, plan: &Plan, source_name: &str, spec: &LockSpec) -> Error {
+    let by = match aws.plan_claim(spec, &plan.plan_id).await {
+        Ok(info) => info.map(|info| info.describe(chrono::Utc::now())),
+        Err(e) => return e.into(),
+    };
+    apply::Refusal::Claimed {
+        source_name: source_name.to_string(),
+        record: format!("s3://{}/{}", spec.bucket(), spec.plan_key(&plan.plan_id)),
+        by: by.unwrap_or_default(),
+    }
+    .into()
+}
+
+/// `apply PLAN --dry-run`: what the apply would check before its first write,
+/// without taking the lock or writing anything — the plan matches live state,
+/// and (with a lock configured) it was not applied already.
+pub async fn dry_run(
+    aws: &Aws,
+    plan: &Plan,
+    source_name: &str,
+    lock: Option<&LockSpec>,
+    stop: &Stop,
+) -> Result<std::result::Result<(), i32>> {
+    if let Err(signal) = verify(aws, plan, source_name, stop, &|_, _| {}).await? {
+        return Ok(Err(signal));
+    }
+    if let Some(spec) = lock
+        && aws.plan_claim(spec, &plan.plan_id).await?.is_some()
+    {
+        return Err(claimed(aws, plan, source_name, spec).await);
+    }
+    Ok(Ok(()))
 }
 
 /// `unlock ID`: breaks the lock at `--lock` (else the config's `lock:`) when its

@@ -630,6 +630,69 @@ fn with_a_lock_two_concurrent_applies_end_with_exactly_one_success() {
     );
 }
 
+/// Under a lock, a plan is applied at most once even when what it created was deleted by
+/// hand (no plan-id tag left to find): the applied-plan record in S3 refuses it, and
+/// `apply PLAN --dry-run` says so too instead of "still applies cleanly".
+#[test]
+fn with_a_lock_an_applied_plan_is_refused_even_after_its_rule_is_deleted_dry_run_included() {
+    let Some(em) = fixtures() else { return };
+    let lock = lock_location(&em);
+    let out = ecsched(&em)
+        .config(
+            "ecsched.yaml",
+            &format!(
+                "lock: {lock}\n{}",
+                config(&[("fresh", "cron(0 4 * * ? *)")])
+            ),
+        )
+        .args(["plan", "--all", "-out", "p.bin"])
+        .stdout_contains("+ rule.fresh will be created")
+        .success();
+    let out = out
+        .test()
+        .args(["apply", "p.bin"])
+        .stderr_contains("Apply complete: 1 of 1 changes applied.")
+        .success();
+    em.block_on(async {
+        let eb = em.eventbridge();
+        let ids: Vec<String> = eb
+            .list_targets_by_rule()
+            .rule("fresh")
+            .send()
+            .await
+            .expect("ListTargetsByRule")
+            .targets()
+            .iter()
+            .map(|t| t.id().to_string())
+            .collect();
+        eb.remove_targets()
+            .rule("fresh")
+            .set_ids(Some(ids))
+            .send()
+            .await
+            .expect("RemoveTargets");
+        eb.delete_rule()
+            .name("fresh")
+            .send()
+            .await
+            .expect("DeleteRule");
+    });
+    let record = format!("it is recorded in {lock}.plans/");
+    let out = out
+        .test()
+        .args(["apply", "p.bin", "--dry-run"])
+        .stdout("")
+        .stderr_contains("the saved plan p.bin was already applied")
+        .stderr_contains(&record)
+        .status(3);
+    out.test()
+        .args(["apply", "p.bin"])
+        .stderr_contains("the saved plan p.bin was already applied")
+        .stderr_contains(&record)
+        .status(3);
+    assert_eq!(expression(&em, "fresh"), None, "refused: nothing written");
+}
+
 #[test]
 fn a_lock_held_by_another_run_names_the_holder_and_unlock_breaks_it() {
     let Some(em) = fixtures() else { return };

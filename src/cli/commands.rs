@@ -302,7 +302,7 @@ async fn apply_file(g: &Globals, path: &Path, dry_run: bool) -> Result<Outcome> 
     let name = path.display().to_string();
     if dry_run {
         let stop = ops::stop_on_signals(signalled);
-        if let Err(signal) = ops::verify(&aws, &plan, &name, &stop, &|_, _| {}).await? {
+        if let Err(signal) = ops::dry_run(&aws, &plan, &name, lock.as_ref(), &stop).await? {
             return Ok(Outcome::Interrupted(signal));
         }
         print(&view::plan_text(&plan, &masking(g, false), g.now))?;
