@@ -178,6 +178,31 @@ fn signed_plans_need_the_same_key() {
     assert_eq!(em.block_on(rule_names(&em)), ["nightly"]);
 }
 
+/// An empty `ECSCHED_PLAN_KEY` is the usual shape of a CI secret that is missing: it never
+/// means "no key" (which would write and accept unsigned plans without a word).
+#[test]
+fn an_empty_plan_key_is_an_error_for_plan_and_apply() {
+    let Some(em) = fixtures() else { return };
+    const EMPTY: &str = "error: ECSCHED_PLAN_KEY is set but empty (a CI secret that is missing?): \
+                         set it to the plan key, or unset it to work without one\n";
+    let out = ecsched(&em)
+        .config("ecsched.yaml", CONFIG)
+        .env("ECSCHED_PLAN_KEY", "")
+        .args(["plan", "--all", "-out", "plan.bin"])
+        .stdout_contains("+ rule.nightly will be created")
+        .stderr_contains(EMPTY)
+        .failure();
+    assert!(!out.path("plan.bin").exists(), "no plan file written");
+    let out = make_plan(&em, &[]);
+    out.test()
+        .env("ECSCHED_PLAN_KEY", "")
+        .args(["apply", "plan.bin"])
+        .stdout("")
+        .stderr(EMPTY)
+        .failure();
+    assert!(em.block_on(rule_names(&em)).is_empty(), "nothing written");
+}
+
 #[test]
 fn a_flipped_byte_anywhere_is_refused() {
     let Some(em) = fixtures() else { return };

@@ -214,7 +214,10 @@ pub enum PlanFileError {
          matches: it was not written by ecsched"
     )]
     BadCiphertext,
-    #[error("the plan key is empty: {PLAN_KEY_ENV} must not be empty")]
+    #[error(
+        "{PLAN_KEY_ENV} is set but empty (a CI secret that is missing?): set it to the plan key, \
+         or unset it to work without one"
+    )]
     EmptyKey,
     #[error("the plan file could not be protected: {0}")]
     Crypto(String),
@@ -234,7 +237,7 @@ impl PlanFileError {
     /// True when the file could not be read (or written) at all, as opposed to
     /// read and refused: an error (exit 1), not a refusal (exit 3).
     pub fn is_unreadable(&self) -> bool {
-        matches!(self, PlanFileError::Io { .. })
+        matches!(self, PlanFileError::Io { .. } | PlanFileError::EmptyKey)
     }
 }
 
@@ -373,6 +376,9 @@ fn encode_with_nonce(
 /// Checks a complete plan file (see the module doc for the order of checks
 /// and the protection rules), decrypts it if it is keyed, and decodes its plan.
 pub fn decode(bytes: &[u8], key: Option<&[u8]>) -> Result<Plan, PlanFileError> {
+    if key == Some(&[]) {
+        return Err(PlanFileError::EmptyKey);
+    }
     let truncated = || PlanFileError::Truncated {
         expected: HEADER_LEN as u64,
         found: bytes.len() as u64,
@@ -640,11 +646,11 @@ pub fn read(path: &Path, key: Option<&[u8]>) -> Result<Plan, PlanFileError> {
 }
 
 /// The signing key from the value of `ECSCHED_PLAN_KEY` (its raw bytes);
-/// `None` when unset or empty.
+/// `None` when unset. An empty value is kept: writing or reading a plan file
+/// with it is an error ([`PlanFileError::EmptyKey`]), never a quiet fallback to
+/// unsigned plans.
 pub fn key_from_value(value: Option<std::ffi::OsString>) -> Option<Vec<u8>> {
-    value
-        .map(|v| v.into_encoded_bytes())
-        .filter(|k| !k.is_empty())
+    value.map(|v| v.into_encoded_bytes())
 }
 
 #[cfg(test)]
@@ -1540,7 +1546,20 @@ mod tests {
         // The variable itself is not mutated: other tests run in parallel.
         let v = |s: &str| Some(std::ffi::OsString::from(s));
         assert_eq!(key_from_value(v("s3cret")), Some(b"s3cret".to_vec()));
-        assert_eq!(key_from_value(v("")), None);
+        assert_eq!(key_from_value(v("")), Some(Vec::new()));
         assert_eq!(key_from_value(None), None);
+        // Set but empty (a missing CI secret): an error both ways, never unsigned plans.
+        let plan = plan();
+        assert!(matches!(
+            encode(&plan, Some(b"")),
+            Err(PlanFileError::EmptyKey)
+        ));
+        let bytes = encode(&plan, None).expect("encode");
+        let err = decode(&bytes, Some(b"")).unwrap_err();
+        assert!(matches!(err, PlanFileError::EmptyKey));
+        assert!(
+            err.is_unreadable(),
+            "exit 1: a setting to fix, not a refused plan"
+        );
     }
 }
