@@ -771,6 +771,10 @@ fn a_new_schedule_is_never_created_in_a_group_of_another_tracking_id() {
         .config("ecsched.yaml", &schedule_in("racing"))
         .args(["plan", "--all", "-out", "plan.bin"])
         .stdout_contains("+ schedule.racing/mine will be created")
+        .stdout_contains(
+            "  ! creates its schedule group \"racing\" (tagged for trackingId \"app\") unless it \
+             exists; apply refuses a group managed for another trackingId\n",
+        )
         .success();
     em.block_on(create_group(&em, "racing", &[(TRACKING_TAG, "other-team")]));
     out.test()

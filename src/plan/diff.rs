@@ -279,6 +279,40 @@ fn unmanaged_reason(have: &LiveResource, tracking: &str) -> LeftAloneReason {
     }
 }
 
+/// What creating a schedule does to its (non-default) group, as far as the
+/// live schedules read show it: nothing to say when schedules of this
+/// trackingId are in it; otherwise the plan says that apply creates the group
+/// (tagged for this trackingId) when missing, or what it finds there. Apply
+/// never creates a schedule in a group managed for another trackingId.
+fn create_group_note(
+    address: &Address,
+    live: &BTreeMap<Address, &LiveResource>,
+    tracking: &str,
+) -> Option<String> {
+    let Address::Schedule { group, .. } = address else {
+        return None;
+    };
+    if group == DEFAULT_SCHEDULE_GROUP {
+        return None;
+    }
+    let owner = live.iter().find_map(|(a, l)| match a {
+        Address::Schedule { group: g, .. } if g == group => Some(l.tracking_id.as_deref()),
+        _ => None,
+    });
+    match owner {
+        Some(Some(t)) if t == tracking => None,
+        Some(Some(other)) => Some(format!(
+            "its schedule group \"{group}\" is managed for trackingId \"{other}\": apply refuses to create a schedule in it (declare another group)"
+        )),
+        Some(None) => Some(format!(
+            "its schedule group \"{group}\" is not managed by ecsched: the schedule is created but never pruned (ecsched claim-group makes it managed)"
+        )),
+        None => Some(format!(
+            "creates its schedule group \"{group}\" (tagged for trackingId \"{tracking}\") unless it exists; apply refuses a group managed for another trackingId"
+        )),
+    }
+}
+
 /// Computes the change set.
 pub fn compute(input: &DiffInput<'_>) -> Result<ChangeSet, SelectError> {
     let (rules, schedules) = select(input.desired, input.selection)?;
@@ -304,6 +338,9 @@ pub fn compute(input: &DiffInput<'_>) -> Result<ChangeSet, SelectError> {
                 address: address.clone(),
                 digest: None,
             });
+            let notes = create_group_note(&address, &live, tracking)
+                .into_iter()
+                .collect();
             out.changes.push(ResourceChange {
                 address,
                 action: Action::Create,
@@ -312,7 +349,7 @@ pub fn compute(input: &DiffInput<'_>) -> Result<ChangeSet, SelectError> {
                 adopts_unmanaged: false,
                 takeover_from: None,
                 tag_only: false,
-                notes: Vec::new(),
+                notes,
             });
             continue;
         };
@@ -697,5 +734,60 @@ mod tests {
             ..PlanSelection::default()
         };
         assert!(run(&d, &live, sel).unwrap().left_alone.is_empty());
+    }
+
+    #[test]
+    fn a_schedule_create_says_what_happens_to_its_group() {
+        let d = desired_from(
+            "cluster: c\nschedules:\n\
+             - name: new\n  group: g\n  scheduleExpression: rate(1 day)\n  taskDefinition: td\n\
+             - name: plain\n  scheduleExpression: rate(1 day)\n  taskDefinition: td\n",
+        );
+        // A live schedule in group g owned as given (None: no group seen at all).
+        let notes = |owner: Option<Option<&str>>| -> Vec<Vec<String>> {
+            let live: Vec<LiveResource> = owner
+                .map(|tracking| {
+                    let mut s = d
+                        .schedules
+                        .iter()
+                        .find(|s| s.name == "new")
+                        .unwrap()
+                        .clone();
+                    s.name = "other".into();
+                    LiveResource {
+                        resource: Resource::Schedule(s),
+                        tracking_id: tracking.map(str::to_string),
+                        plan_id: None,
+                        fingerprint: "fp".into(),
+                        foreign_targets: vec![],
+                    }
+                })
+                .into_iter()
+                .collect();
+            let sel = PlanSelection {
+                schedules: vec!["new".into(), "plain".into()],
+                ..PlanSelection::default()
+            };
+            run(&d, &live, sel)
+                .unwrap()
+                .changes
+                .into_iter()
+                .map(|c| c.notes)
+                .collect()
+        };
+        // The default group never gets a note; a group of ours needs none.
+        assert_eq!(notes(Some(Some("c"))), [Vec::<String>::new(), vec![]]);
+        assert_eq!(
+            notes(None)[0],
+            [
+                "creates its schedule group \"g\" (tagged for trackingId \"c\") unless it exists; \
+              apply refuses a group managed for another trackingId"
+            ]
+        );
+        assert!(notes(Some(Some("other")))[0][0].contains(
+            "is managed for trackingId \"other\": apply refuses to create a schedule in it"
+        ));
+        assert!(notes(Some(None))[0][0].contains("is not managed by ecsched"));
+        assert!(notes(None)[1].is_empty());
     }
 }
