@@ -374,6 +374,24 @@ async fn verify_and_execute_unlocked(
         events.result(c, o)
     })
     .await;
+    // Stopped by a signal before its first write: the plan was not applied, so
+    // its record goes (or it could never be applied, though nothing was written).
+    if let Some(held) = held
+        && report.interrupted.is_some()
+        && report
+            .results
+            .iter()
+            .all(|(_, o)| *o == apply::Outcome::NotAttempted)
+    {
+        match aws
+            .unclaim_plan(held.spec(), &plan.plan_id, held.info())
+            .await
+        {
+            Ok(true) => events.info("Nothing was written: the plan is not recorded as applied."),
+            Ok(false) => {}
+            Err(e) => events.info(&format!("warning: {e}")),
+        }
+    }
     Ok(Ok(Applied::Report(report)))
 }
 

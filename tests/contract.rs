@@ -693,6 +693,57 @@ fn with_a_lock_an_applied_plan_is_refused_even_after_its_rule_is_deleted_dry_run
     assert_eq!(expression(&em, "fresh"), None, "refused: nothing written");
 }
 
+/// A signal that comes while the plan is being recorded as applied (after the lock and the
+/// drift check, before the first write) stops the apply with nothing written, and the
+/// record is withdrawn: the same plan still applies afterwards.
+#[test]
+fn a_signal_before_the_first_write_leaves_the_plan_applicable() {
+    let Some(em) = fixtures() else { return };
+    let lock = lock_location(&em);
+    let out = ecsched(&em)
+        .config(
+            "ecsched.yaml",
+            &format!(
+                "lock: {lock}\n{}",
+                config(&[("later", "cron(0 5 * * ? *)")])
+            ),
+        )
+        .args(["plan", "--all", "-out", "p.bin"])
+        .success();
+    // The applied-plan record's PutObject takes 5 s: the signal arrives while it is in flight.
+    let records = format!("/{}.plans/", lock.trim_start_matches("s3://"));
+    let proxy = FaultProxy::start(&em.endpoint).expect("proxy");
+    proxy.rule(Rule::rest(
+        "PUT",
+        &records,
+        Fault::Latency(Duration::from_secs(5)),
+    ));
+    let child = spawn(&em, &proxy.endpoint(), &out.path(""), &["apply", "p.bin"]);
+    let (stderr, status) = run_and_signal(child, "INT", |line| {
+        let took = line.starts_with("Took the lock");
+        if took {
+            // The drift check of one rule takes milliseconds; then the record is written.
+            std::thread::sleep(Duration::from_secs(2));
+        }
+        took
+    });
+    assert_eq!(status, Some(130), "{stderr}");
+    assert!(
+        stderr.contains("Nothing was written: the plan is not recorded as applied."),
+        "{stderr}"
+    );
+    assert!(stderr.contains("Released the lock"), "{stderr}");
+    assert_eq!(expression(&em, "later"), None, "nothing written");
+    out.test()
+        .args(["apply", "p.bin"])
+        .stderr_contains("Apply complete: 1 of 1 changes applied.")
+        .success();
+    assert_eq!(
+        expression(&em, "later").as_deref(),
+        Some("cron(0 5 * * ? *)")
+    );
+}
+
 #[test]
 fn a_lock_held_by_another_run_names_the_holder_and_unlock_breaks_it() {
     let Some(em) = fixtures() else { return };

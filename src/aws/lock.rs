@@ -994,6 +994,33 @@ async fn claim_in(
     }
 }
 
+/// Deletes the applied-plan record of `plan_id` if it is `info`'s (see
+/// [`Locks::unclaim_plan`]); `false` when it is someone else's.
+async fn unclaim_in(
+    store: &Store<'_>,
+    spec: &LockSpec,
+    plan_id: &str,
+    info: &LockInfo,
+) -> Result<bool, AwsError> {
+    let key = spec.plan_key(plan_id);
+    let mut conflicts = 0;
+    loop {
+        let etag = match store.read(&key).await? {
+            None => return Ok(true),
+            Some((h, _)) if h.id != info.id => return Ok(false),
+            Some((_, etag)) => etag,
+        };
+        match store.delete(&key, etag.as_deref()).await? {
+            Delete::Deleted | Delete::Missing => return Ok(true),
+            Delete::Conflict | Delete::Changed if conflicts < CONFLICT_RETRIES => {
+                conflicts += 1;
+                tokio::time::sleep(CONFLICT_DELAY).await;
+            }
+            Delete::Conflict | Delete::Changed => return Ok(false),
+        }
+    }
+}
+
 // ---- the component ----------------------------------------------------------------------
 
 /// The lock component of the AWS layer (behind `Aws::*_lock` and
@@ -1107,6 +1134,26 @@ impl Locks {
     ) -> Result<bool, LockError> {
         let (_, store) = self.store(spec, "record the plan as applied").await?;
         claim_in(&store, spec, plan_id, info).await
+    }
+
+    /// Withdraws this run's applied-plan record of `plan_id` (`info` is the
+    /// lock it holds): for an apply stopped by a signal before its first
+    /// write, so that the plan can still be applied. `false` when the record
+    /// is another run's (it is left alone).
+    pub(crate) async fn unclaim_plan(
+        &self,
+        spec: &LockSpec,
+        plan_id: &str,
+        info: &LockInfo,
+    ) -> Result<bool, LockError> {
+        let action = "withdraw the applied-plan record";
+        let (_, store) = self.store(spec, action).await?;
+        unclaim_in(&store, spec, plan_id, info)
+            .await
+            .map_err(|source| LockError::Aws {
+                action,
+                source: Box::new(source),
+            })
     }
 
     /// The applied-plan record of `plan_id`, if any: who claimed it and when

@@ -248,6 +248,17 @@ impl Aws {
         self.locks.claim_plan(spec, plan_id, info).await
     }
 
+    /// Deletes this run's applied-plan record of `plan_id` again (an apply
+    /// that a signal stopped before any write); `false` if it is not ours.
+    pub async fn unclaim_plan(
+        &self,
+        spec: &LockSpec,
+        plan_id: &str,
+        info: &LockInfo,
+    ) -> Result<bool, LockError> {
+        self.locks.unclaim_plan(spec, plan_id, info).await
+    }
+
     /// The applied-plan record of `plan_id`, if any (who claimed it, when).
     pub async fn plan_claim(
         &self,
