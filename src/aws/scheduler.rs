@@ -77,7 +77,10 @@ impl Schedules {
     }
 
     /// `(group, name, target ARN)` of every schedule in every group.
-    pub(crate) async fn list_schedules(&self) -> AwsResult<Vec<(String, String, Option<String>)>> {
+    pub(crate) async fn list_schedules(
+        &self,
+        group: Option<&str>,
+    ) -> AwsResult<Vec<(String, String, Option<String>)>> {
         let mut out = Vec::new();
         let mut seen = HashSet::new();
         let mut pages = PageTokens::default();
@@ -86,13 +89,17 @@ impl Schedules {
             let req = self
                 .client
                 .list_schedules()
+                .set_group_name(group.map(str::to_string))
                 .max_results(PAGE_SIZE)
                 .set_next_token(token.take());
             let page = self
                 .gate
                 .call(Op::scheduler("ListSchedules"), || req.clone().send())
                 .await
-                .map_err(|e| AwsError::api("ListSchedules", "all schedule groups", e))?;
+                .map_err(|e| {
+                    let scope = group.map_or("all schedule groups".to_string(), group_resource);
+                    AwsError::api("ListSchedules", scope, e)
+                })?;
             for s in page.schedules() {
                 let group = s
                     .group_name()
@@ -184,7 +191,7 @@ impl Schedules {
         }
         let tracking_id = self.group_tracking(group).await?;
         let mut schedules: Vec<(String, Option<String>)> = self
-            .list_schedules()
+            .list_schedules(Some(group))
             .await?
             .into_iter()
             .filter(|(g, _, _)| g == group)
@@ -286,7 +293,7 @@ impl Schedules {
             .collect();
         let mut skipped = Vec::new();
         let mut jobs = Vec::new();
-        for (group, name, target) in self.list_schedules().await? {
+        for (group, name, target) in self.list_schedules(None).await? {
             let ours = target.as_deref() == Some(cluster_arn);
             if ours || wanted.contains(&(group.as_str(), name.as_str())) {
                 jobs.push((group, name));
@@ -622,7 +629,7 @@ mod tests {
                 region: "ap-northeast-3".into(),
             },
         );
-        let all = s.list_schedules().await.unwrap();
+        let all = s.list_schedules(None).await.unwrap();
         assert_eq!(all, [("g".into(), "a".into(), Some("arn:c".into()))]);
         assert_eq!(page.num_calls(), 2);
     }
