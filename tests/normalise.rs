@@ -248,6 +248,13 @@ no_perpetual_diff! {
         what: "role as ARN",
         variant: Job { rule: "role: arn:aws:iam::ACCOUNT:role/ecsEventsRole", ..JOB },
     }
+    default_event_bus_as_arn {
+        what: "eventBusName as the default bus ARN",
+        variant: Job {
+            rule: "eventBusName: arn:aws:events:ap-northeast-3:ACCOUNT:event-bus/default",
+            ..JOB
+        },
+    }
     role_name_with_path_vs_arn {
         what: "role path as ARN",
         baseline: Job { rule: "role: service-role/scheduler", ..JOB },

@@ -52,6 +52,19 @@ pub fn sqs(value: &str, ctx: &AccountContext) -> String {
     )
 }
 
+/// Event bus name or ARN → name: live rules name their bus, so an ARN of a bus
+/// in this account and region is its name (any other ARN is kept).
+pub fn event_bus(value: &str, ctx: &AccountContext) -> String {
+    let ours = format!(
+        "arn:{}:events:{}:{}:event-bus/",
+        ctx.partition, ctx.region, ctx.account_id
+    );
+    match value.strip_prefix(&ours) {
+        Some(name) if !name.is_empty() => name.to_string(),
+        _ => value.to_string(),
+    }
+}
+
 /// ARN of a rule on a bus.
 pub fn rule(name: &str, event_bus: &str, ctx: &AccountContext) -> String {
     if event_bus == super::DEFAULT_EVENT_BUS {
@@ -136,6 +149,21 @@ mod tests {
             account_id: "123456789012".into(),
             partition: partition.into(),
             region: "cn-north-1".into(),
+        }
+    }
+
+    #[test]
+    fn an_event_bus_arn_of_this_account_and_region_is_its_name() {
+        let c = ctx("aws-cn");
+        let ours = "arn:aws-cn:events:cn-north-1:123456789012:event-bus/default";
+        assert_eq!(event_bus(ours, &c), "default");
+        assert_eq!(event_bus("default", &c), "default");
+        for other in [
+            "arn:aws-cn:events:cn-north-1:999999999999:event-bus/default",
+            "arn:aws-cn:events:cn-northwest-1:123456789012:event-bus/default",
+            "arn:aws-cn:events:cn-north-1:123456789012:event-bus/",
+        ] {
+            assert_eq!(event_bus(other, &c), other);
         }
     }
 

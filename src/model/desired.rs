@@ -176,6 +176,7 @@ fn rule(r: &RawRule, cluster_arn: &str, default_role: &str, ctx: &AccountContext
     Rule {
         name: r.name.clone(),
         event_bus: non_empty(&r.event_bus_name)
+            .map(|bus| arn::event_bus(&bus, ctx))
             .unwrap_or_else(|| super::DEFAULT_EVENT_BUS.to_string()),
         description: r.description.clone().unwrap_or_default(),
         schedule_expression: r.schedule_expression.trim().to_string(),
