@@ -1,6 +1,7 @@
 //! Terminal presentation shared by the commands: the colour decision (made
-//! once), progress bars on stderr (only on a terminal). Only `output` and `cli`
-//! write to stdout or stderr.
+//! once), progress bars on stderr (only on a terminal), the confirmation
+//! question, and the apply's progress (`ApplyBars`, which implements
+//! `ops::ApplyEvents`). Only `output` and `cli` write to stdout or stderr.
 
 use std::io::IsTerminal;
 
