@@ -630,24 +630,27 @@ fn with_a_lock_two_concurrent_applies_end_with_exactly_one_success() {
     );
 }
 
+/// A fresh lock, and `p.bin`: the plan that creates rule `name` at `expr` under it.
+fn plan_under_lock(em: &Emulator, name: &str, expr: &str) -> (String, crate::test::Output) {
+    let lock = lock_location(em);
+    let out = ecsched(em)
+        .config(
+            "ecsched.yaml",
+            &format!("lock: {lock}\n{}", config(&[(name, expr)])),
+        )
+        .args(["plan", "--all", "-out", "p.bin"])
+        .stdout_contains(&format!("+ rule.{name} will be created"))
+        .success();
+    (lock, out)
+}
+
 /// Under a lock, a plan is applied at most once even when what it created was deleted by
 /// hand (no plan-id tag left to find): the applied-plan record in S3 refuses it, and
 /// `apply PLAN --dry-run` says so too instead of "still applies cleanly".
 #[test]
 fn with_a_lock_an_applied_plan_is_refused_even_after_its_rule_is_deleted_dry_run_included() {
     let Some(em) = fixtures() else { return };
-    let lock = lock_location(&em);
-    let out = ecsched(&em)
-        .config(
-            "ecsched.yaml",
-            &format!(
-                "lock: {lock}\n{}",
-                config(&[("fresh", "cron(0 4 * * ? *)")])
-            ),
-        )
-        .args(["plan", "--all", "-out", "p.bin"])
-        .stdout_contains("+ rule.fresh will be created")
-        .success();
+    let (lock, out) = plan_under_lock(&em, "fresh", "cron(0 4 * * ? *)");
     let out = out
         .test()
         .args(["apply", "p.bin"])
@@ -699,17 +702,7 @@ fn with_a_lock_an_applied_plan_is_refused_even_after_its_rule_is_deleted_dry_run
 #[test]
 fn a_signal_before_the_first_write_leaves_the_plan_applicable() {
     let Some(em) = fixtures() else { return };
-    let lock = lock_location(&em);
-    let out = ecsched(&em)
-        .config(
-            "ecsched.yaml",
-            &format!(
-                "lock: {lock}\n{}",
-                config(&[("later", "cron(0 5 * * ? *)")])
-            ),
-        )
-        .args(["plan", "--all", "-out", "p.bin"])
-        .success();
+    let (lock, out) = plan_under_lock(&em, "later", "cron(0 5 * * ? *)");
     // The applied-plan record's PutObject takes 5 s: the signal arrives while it is in flight.
     let records = format!("/{}.plans/", lock.trim_start_matches("s3://"));
     let proxy = FaultProxy::start(&em.endpoint).expect("proxy");

@@ -165,7 +165,13 @@ fn usage_errors_as_ecschedule_reports_them_with_no_aws_call() {
 fn diff_with_rule_all_prune_u_no_color_validate_parallel() {
     let Some(em) = emulator() else { return };
     em.block_on(fixtures(&em));
-    let run = |args: &[&str]| ecsched(&em).config("ecschedule.yaml", CONFIG).args(args);
+    // "Now" pinned: the runs' outputs are compared, fire times of rate() rules included.
+    let run = |args: &[&str]| {
+        ecsched(&em)
+            .config("ecschedule.yaml", CONFIG)
+            .env("ECSCHED_NOW", "2026-12-01T00:00:00Z")
+            .args(args)
+    };
 
     run(&["-conf", "ecschedule.yaml", "diff", "-all"])
         .stdout_contains("+ rule.job-a will be created\n")

@@ -215,16 +215,7 @@ async fn apply(g: &Globals, a: args::ApplyArgs) -> Result<Outcome> {
         g.info("Dry run: nothing was written.");
         return Ok(Outcome::Done);
     }
-    if !approved(
-        g,
-        a.auto_approve,
-        "Do you want to perform these actions?",
-        "Apply",
-    )? {
-        return Ok(Outcome::Done);
-    }
-    let lock = s.lock.as_ref().map(|l| (l, "apply"));
-    execute(g, &s.aws, &plan, "the plan", lock).await
+    approve_and_execute(g, &s, &plan, a.auto_approve, &APPLY).await
 }
 
 fn show(g: &Globals, a: args::ShowArgs) -> Result<Outcome> {
@@ -246,16 +237,44 @@ async fn delete(g: &Globals, a: args::DeleteArgs) -> Result<Outcome> {
     let s = ops::session(&g.settings).await?;
     let plan = ops::delete_plan(&s, target, a.force).await?;
     print(&view::plan_text(&plan, &masking(g, false), g.now))?;
-    if !approved(
-        g,
-        a.auto_approve,
-        "Do you really want to delete it?",
-        "Delete",
-    )? {
+    approve_and_execute(g, &s, &plan, a.auto_approve, &DELETE).await
+}
+
+/// How a direct write (`apply --all`, `delete`) asks, is named in messages,
+/// and shows itself to whoever finds the lock taken.
+struct Write {
+    question: &'static str,
+    cancelled: &'static str,
+    name: &'static str,
+    operation: &'static str,
+}
+
+const APPLY: Write = Write {
+    question: "Do you want to perform these actions?",
+    cancelled: "Apply",
+    name: "the plan",
+    operation: "apply",
+};
+
+const DELETE: Write = Write {
+    question: "Do you really want to delete it?",
+    cancelled: "Delete",
+    name: "the delete",
+    operation: "delete",
+};
+
+async fn approve_and_execute(
+    g: &Globals,
+    s: &ops::Session,
+    plan: &Plan,
+    auto_approve: bool,
+    w: &Write,
+) -> Result<Outcome> {
+    if !approved(g, auto_approve, w.question, w.cancelled)? {
         return Ok(Outcome::Done);
     }
-    let lock = s.lock.as_ref().map(|l| (l, "delete"));
-    execute(g, &s.aws, &plan, "the delete", lock).await
+    let lock = s.lock.as_ref().map(|l| (l, w.operation));
+    execute(g, &s.aws, plan, w.name, lock).await
 }
 
 fn signalled(number: i32) {
