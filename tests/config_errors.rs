@@ -233,6 +233,7 @@ cases! {
     duplicate_schedule => "duplicate-schedule.yaml",
     duplicate_target_id => "duplicate-target-id.yaml",
     bad_task_definition_arn => "bad-task-definition-arn.yaml",
+    task_definition_in_another_region => "task-definition-in-another-region.yaml",
     bad_role_arn => "bad-role-arn.yaml",
     bad_kms_key_arn => "bad-kms-key-arn.yaml",
     bad_region => "bad-region.yaml",
@@ -247,6 +248,7 @@ cases! {
     // targets and AWS limits
     missing_task_definition => "missing-task-definition.yaml",
     launch_type_and_capacity_provider => "launch-type-and-capacity-provider.yaml",
+    platform_version_with_ec2 => "platform-version-with-ec2.yaml",
     six_targets => "six-targets.yaml",
     targets_and_inline => "targets-and-inline.yaml",
     task_count_too_high => "task-count-too-high.yaml",

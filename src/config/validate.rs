@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, HashSet};
 use super::error::Diagnostic;
 use super::fields::{TargetFields, normalize_date, target_fields};
 use super::raw::TRACKING_TAG;
-use super::raw::{RawConfig, RawRule, RawSchedule};
+use super::raw::{LaunchType, RawConfig, RawRule, RawSchedule};
 use super::regions;
 use super::yaml::PosIndex;
 use crate::expr;
@@ -17,6 +17,8 @@ use crate::suggest::suggest;
 struct Ctx<'a> {
     file: &'a str,
     index: &'a PosIndex,
+    /// The config's `region:`, when it has one.
+    region: Option<&'a str>,
     out: Vec<Diagnostic>,
 }
 
@@ -88,6 +90,7 @@ pub fn validate_parts(
     let mut c = Ctx {
         file,
         index,
+        region: raw.region.as_deref(),
         out: Vec::new(),
     };
     if let Some(region) = &raw.region
@@ -349,11 +352,23 @@ fn ecs_target(c: &mut Ctx<'_>, f: &TargetFields<'_>, p: &str, label: &str) {
     match f.task_definition.as_deref() {
         None | Some("") => c.err(p, label, "taskDefinition is required"),
         Some(td) if td.starts_with("arn:") => {
+            let td_region = td.split(':').nth(3).unwrap_or_default();
             if !is_arn_of(td, "ecs") || !td.contains(":task-definition/") {
                 c.err(
                     &format!("{p}/taskDefinition"),
                     label,
                     format!("taskDefinition \"{td}\" is not a task definition ARN"),
+                );
+            } else if let Some(region) = c.region
+                && td_region != region
+            {
+                c.err(
+                    &format!("{p}/taskDefinition"),
+                    label,
+                    format!(
+                        "taskDefinition \"{td}\" is in {td_region}, but the config is for {region}: \
+                         ECS runs only task definitions of the cluster's region"
+                    ),
                 );
             }
         }
@@ -395,6 +410,23 @@ fn ecs_target(c: &mut Ctx<'_>, f: &TargetFields<'_>, p: &str, label: &str) {
     }
     if let Some(role) = f.role {
         check_role(c, &format!("{p}/role"), label, role);
+    }
+    if let (Some(lt @ (LaunchType::Ec2 | LaunchType::External)), Some(pv)) =
+        (f.launch_type, f.platform_version.as_deref())
+    {
+        let lt = if lt == LaunchType::Ec2 {
+            "EC2"
+        } else {
+            "EXTERNAL"
+        };
+        c.err(
+            &format!("{p}/platform_version"),
+            label,
+            format!(
+                "platform_version \"{pv}\" applies only to FARGATE tasks, not launch_type {lt} \
+                 (remove it, or use launch_type FARGATE)"
+            ),
+        );
     }
     if f.launch_type.is_some()
         && f.capacity_provider_strategy
