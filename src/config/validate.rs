@@ -3,7 +3,7 @@
 //! Returns every problem with file:line:column and the resource it concerns.
 //! Pure: no I/O, no AWS.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use super::error::Diagnostic;
 use super::fields::{TargetFields, normalize_date, target_fields};
@@ -32,6 +32,15 @@ impl Ctx<'_> {
         };
         self.out
             .push(Diagnostic::at_value(self.file, self.index, pointer, text));
+    }
+
+    /// Where the value at `pointer` is, for a message about another place:
+    /// `line N`, or the pointer itself when lines mean nothing (Jsonnet).
+    fn place(&self, pointer: &str) -> String {
+        match self.index.value_pos(pointer) {
+            Some(pos) => format!("line {}", pos.line),
+            None => pointer.to_string(),
+        }
     }
 
     /// [`Ctx::err`] with a hint (e.g. "did you mean …") shown after the message.
@@ -155,27 +164,36 @@ pub fn validate_parts(
             ),
         }
     }
-    let mut seen = HashSet::new();
+    let mut seen = HashMap::new();
     for &(i, r) in rules {
         let p = format!("/rules/{i}");
         let label = format!("rule \"{}\"", r.name);
         let bus = r.event_bus_name.clone().unwrap_or_default();
-        if !seen.insert((bus, r.name.clone())) {
-            c.err(&format!("{p}/name"), &label, "duplicate rule name");
+        let first = seen
+            .entry((bus, r.name.clone()))
+            .or_insert(format!("{p}/name"));
+        if *first != format!("{p}/name") {
+            let first = first.clone();
+            let msg = format!("duplicate rule name (first at {})", c.place(&first));
+            c.err(&format!("{p}/name"), &label, msg);
         }
         rule(&mut c, raw, r, &p, &label);
     }
-    let mut seen = HashSet::new();
+    let mut seen = HashMap::new();
     for &(i, s) in schedules {
         let p = format!("/schedules/{i}");
         let label = format!("schedule \"{}\"", s.name);
         let group = s.schedule_group.clone().unwrap_or_else(|| "default".into());
-        if !seen.insert((group, s.name.clone())) {
-            c.err(
-                &format!("{p}/name"),
-                &label,
-                "duplicate schedule name in its group",
+        let first = seen
+            .entry((group, s.name.clone()))
+            .or_insert(format!("{p}/name"));
+        if *first != format!("{p}/name") {
+            let first = first.clone();
+            let msg = format!(
+                "duplicate schedule name in its group (first at {})",
+                c.place(&first)
             );
+            c.err(&format!("{p}/name"), &label, msg);
         }
         schedule(&mut c, s, &p, &label);
     }
