@@ -439,6 +439,47 @@ fn sigint_during_the_drift_check_writes_nothing_and_exits_130() {
     assert_eq!(proxy.stats().op("PutRule").seen, 0);
 }
 
+/// On a terminal, `apply --all` writes only after "yes"; `--quiet` hides information but
+/// never answers the question.
+#[test]
+fn on_a_terminal_apply_writes_only_after_yes_quiet_included() {
+    let Some(em) = fixtures() else { return };
+    let yaml = config(&[("asked", "cron(0 6 * * ? *)")]);
+    let question = "Do you want to perform these actions? Only 'yes' will be accepted: ";
+    for (quiet, answer) in [(false, "no"), (true, "no"), (true, "")] {
+        let args: &[&str] = if quiet {
+            &["-q", "apply", "--all"]
+        } else {
+            &["apply", "--all"]
+        };
+        ecsched(&em)
+            .config("ecsched.yaml", &yaml)
+            .args(args)
+            .on_terminal()
+            .stdin(format!("{answer}\n"))
+            .stdout_contains("+ rule.asked will be created\r\n")
+            .stdout_contains(question)
+            .success();
+        assert_eq!(
+            expression(&em, "asked"),
+            None,
+            "{quiet} {answer:?}: nothing written"
+        );
+    }
+    ecsched(&em)
+        .config("ecsched.yaml", &yaml)
+        .args(["apply", "--all"])
+        .on_terminal()
+        .stdin("yes\n")
+        .stdout_contains(question)
+        .stdout_contains("Apply complete: 1 of 1 changes applied.\r\n")
+        .success();
+    assert_eq!(
+        expression(&em, "asked").as_deref(),
+        Some("cron(0 6 * * ? *)")
+    );
+}
+
 // ---- row 7: a plan that was applied is refused, even after a revert by hand --------------------
 
 #[test]

@@ -255,6 +255,52 @@ fn claim_group_then_prune_deletes_the_undeclared_schedule_in_it_and_nothing_else
         .success();
 }
 
+/// On a terminal, claim-group asks; only "yes" tags the group.
+#[test]
+fn claim_group_on_a_terminal_tags_only_after_yes() {
+    let Some(em) = emulator() else { return };
+    em.block_on(async {
+        app_cluster(&em).await;
+        create_group(&em, "legacy", &[]).await;
+        create_schedule(&em, "legacy", "old-job", "app", "job-a").await;
+    });
+    let config = "
+        region: ap-northeast-3
+        cluster: app
+        schedules:
+        - name: kept
+          group: legacy
+          scheduleExpression: rate(1 day)
+          taskDefinition: job-a
+        ";
+    let question = "Do you want to claim this group? Only 'yes' will be accepted: ";
+    for answer in ["no", "y", ""] {
+        ecsched(&em)
+            .config("ecsched.yaml", config)
+            .args(["claim-group", "legacy"])
+            .on_terminal()
+            .stdin(format!("{answer}\n"))
+            .stdout_contains("  schedule.legacy/old-job\r\n")
+            .stdout_contains(question)
+            .stdout_contains("Claim cancelled.\r\n")
+            .success();
+        assert_eq!(
+            em.block_on(group_tags(&em, "legacy")),
+            BTreeMap::new(),
+            "{answer:?}"
+        );
+    }
+    ecsched(&em)
+        .config("ecsched.yaml", config)
+        .args(["claim-group", "legacy"])
+        .on_terminal()
+        .stdin("yes\n")
+        .stdout_contains(question)
+        .stdout_contains("  ✓ schedule group \"legacy\" tagged ecschedule:tracking-id=app\r\n")
+        .success();
+    assert_eq!(em.block_on(group_tags(&em, "legacy")), tracking("app"));
+}
+
 #[test]
 fn claim_group_refuses_default_another_tracking_ids_group_and_a_missing_group() {
     let Some(em) = emulator() else { return };

@@ -43,6 +43,8 @@ pub struct Test {
     env: BTreeMap<OsString, Option<OsString>>,
     current_dir: PathBuf,
     stdin: Option<Vec<u8>>,
+    /// Run under `script(1)`: stdin, stdout and stderr are one terminal.
+    terminal: bool,
     stdout: Vec<Expect>,
     stderr: Vec<Expect>,
     files: Vec<(PathBuf, String)>,
@@ -67,6 +69,7 @@ impl Test {
             env: BTreeMap::new(),
             current_dir: PathBuf::new(),
             stdin: None,
+            terminal: false,
             stdout: Vec::new(),
             stderr: Vec::new(),
             files: Vec::new(),
@@ -134,6 +137,14 @@ impl Test {
     /// Text fed to the binary's stdin (default: empty, so prompts never hang).
     pub fn stdin(mut self, text: impl AsRef<[u8]>) -> Self {
         self.stdin = Some(text.as_ref().to_owned());
+        self
+    }
+
+    /// Runs the binary on a pseudo-terminal (util-linux `script -q -e`), so that it
+    /// asks its questions; `.stdin()` is what the user types. The terminal merges
+    /// stderr into stdout, with `\r\n` line ends, and echoes the input.
+    pub fn on_terminal(mut self) -> Self {
+        self.terminal = true;
         self
     }
 
@@ -289,7 +300,20 @@ impl Test {
     /// The hermetic environment: nothing inherited but `PATH` (and a coverage profile path).
     fn command(&self) -> Command {
         let home = self.tempdir.path();
-        let mut command = Command::new(&self.program);
+        let mut command = if self.terminal {
+            let quote = |s: &OsStr| format!("'{}'", s.to_string_lossy().replace('\'', "'\\''"));
+            let line: Vec<String> = std::iter::once(self.program.as_os_str())
+                .chain(self.args.iter().map(OsString::as_os_str))
+                .map(quote)
+                .collect();
+            let mut c = Command::new("script");
+            c.args(["-q", "-e", "-c", &line.join(" "), "/dev/null"]);
+            c
+        } else {
+            let mut c = Command::new(&self.program);
+            c.args(&self.args);
+            c
+        };
         command.env_clear();
         for key in ["PATH", "LLVM_PROFILE_FILE"] {
             if let Some(value) = std::env::var_os(key) {
@@ -312,7 +336,6 @@ impl Test {
             };
         }
         command
-            .args(&self.args)
             .current_dir(self.run_dir())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
