@@ -581,15 +581,23 @@ pub async fn dump(
     let mut rules = Vec::new();
     let mut schedules = Vec::new();
     for l in read.resources {
+        let address = l.resource.address();
         if !l.foreign_targets.is_empty() {
             notes.push(format!(
-                "note: {} also has targets ecsched does not manage ({}); they are not dumped and ecsched leaves them alone",
-                l.resource.address(),
+                "note: {address} also has targets ecsched does not manage ({}); they are not dumped and ecsched leaves them alone",
                 l.foreign_targets.join(", ")
             ));
         }
         match l.resource {
-            Resource::Rule(r) => rules.push(r),
+            Resource::Rule(r) => {
+                if !r.state.is_expressible() {
+                    notes.push(format!(
+                        "note: {address} is {}, which a config cannot say; it is dumped as enabled, and applying the dump sets ENABLED",
+                        r.state.as_aws()
+                    ));
+                }
+                rules.push(r);
+            }
             Resource::Schedule(x) => schedules.push(x),
         }
     }

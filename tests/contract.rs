@@ -480,6 +480,58 @@ fn on_a_terminal_apply_writes_only_after_yes_quiet_included() {
     );
 }
 
+/// A rule's third state (ENABLED_WITH_ALL_CLOUDTRAIL_MANAGEMENT_EVENTS), set by hand, is never
+/// folded into ENABLED unseen: the plan shows the change to ENABLED, `dump` says it cannot
+/// express it, and only an apply writes ENABLED.
+#[test]
+fn a_state_the_config_cannot_say_is_shown_as_a_change() {
+    let Some(em) = fixtures() else { return };
+    const TRAIL: &str = "ENABLED_WITH_ALL_CLOUDTRAIL_MANAGEMENT_EVENTS";
+    let state = |em: &Emulator| {
+        em.block_on(snapshot(em, "trail"))
+            .and_then(|s| s.rule.state().map(|x| x.as_str().to_string()))
+    };
+    let out = ecsched(&em)
+        .config("ecsched.yaml", &config(&[("trail", "cron(0 1 * * ? *)")]))
+        .args(["apply", "--all", "--auto-approve"])
+        .success();
+    em.block_on(async {
+        em.eventbridge()
+            .put_rule()
+            .name("trail")
+            .schedule_expression("cron(0 1 * * ? *)")
+            .state(eb::RuleState::from(TRAIL))
+            .send()
+            .await
+            .expect("PutRule by hand");
+    });
+    assert_eq!(state(&em).as_deref(), Some(TRAIL));
+    let out = out
+        .test()
+        .args(["diff", "--all", "--detailed-exitcode"])
+        .stdout_contains("~ rule.trail will be updated in place\n")
+        .stdout_contains(&format!(
+            "  ! its live state {TRAIL} becomes ENABLED (a config says enabled or disabled only)\n"
+        ))
+        .status(2);
+    let out = out
+        .test()
+        .args(["-c", "ecsched.yaml", "dump"])
+        .stderr_contains(&format!(
+            "note: rule.trail is {TRAIL}, which a config cannot say; it is dumped as enabled"
+        ))
+        .success();
+    assert_eq!(state(&em).as_deref(), Some(TRAIL), "nothing written yet");
+    out.test()
+        .args(["apply", "--all", "--auto-approve"])
+        .stderr_contains("Apply complete: 1 of 1 changes applied.")
+        .success()
+        .test()
+        .args(["diff", "--all", "--detailed-exitcode"])
+        .success();
+    assert_eq!(state(&em).as_deref(), Some("ENABLED"));
+}
+
 // ---- row 7: a plan that was applied is refused, even after a revert by hand --------------------
 
 #[test]

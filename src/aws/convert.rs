@@ -286,10 +286,13 @@ pub(crate) mod eb {
             .build()
     }
 
-    /// A rule's state as its wire string (`DISABLED`, else enabled).
+    /// A rule's state from its wire string (absent or unknown: enabled).
     pub(crate) fn state_str(s: Option<&str>) -> State {
         match s {
             Some("DISABLED") => State::Disabled,
+            Some("ENABLED_WITH_ALL_CLOUDTRAIL_MANAGEMENT_EVENTS") => {
+                State::EnabledWithAllCloudtrailManagementEvents
+            }
             _ => State::Enabled,
         }
     }

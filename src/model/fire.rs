@@ -80,7 +80,7 @@ impl FireSpec {
             timezone: "UTC".to_string(),
             start_date: None,
             end_date: None,
-            enabled: r.state == super::State::Enabled,
+            enabled: r.state != super::State::Disabled,
             rule: true,
         }
     }

@@ -57,6 +57,10 @@ pub enum State {
     #[default]
     Enabled,
     Disabled,
+    /// A rule's third state (it also matches CloudTrail management events).
+    /// Only ever read from AWS: a config can say enabled or disabled, so the
+    /// plan shows the change to ENABLED rather than writing it unseen.
+    EnabledWithAllCloudtrailManagementEvents,
 }
 
 impl State {
@@ -64,7 +68,15 @@ impl State {
         match self {
             State::Enabled => "ENABLED",
             State::Disabled => "DISABLED",
+            State::EnabledWithAllCloudtrailManagementEvents => {
+                "ENABLED_WITH_ALL_CLOUDTRAIL_MANAGEMENT_EVENTS"
+            }
         }
+    }
+
+    /// The state a config can write: enabled or disabled.
+    pub fn is_expressible(self) -> bool {
+        self != State::EnabledWithAllCloudtrailManagementEvents
     }
 }
 

@@ -389,6 +389,17 @@ pub fn compute(input: &DiffInput<'_>) -> Result<ChangeSet, SelectError> {
                 kept.join("; ")
             ));
         }
+        // A state the config cannot write shows no line in the config-form diff.
+        if let (Resource::Rule(w), Resource::Rule(h)) = (&want, &have.resource)
+            && !h.state.is_expressible()
+            && w.state != h.state
+        {
+            notes.push(format!(
+                "its live state {} becomes {} (a config says enabled or disabled only)",
+                h.state.as_aws(),
+                w.state.as_aws()
+            ));
+        }
         match (&takeover_from, is_rule) {
             (Some(other), true) => notes.push(format!(
                 "TAKEOVER: it is managed for trackingId \"{other}\"; applying takes it over for \"{tracking}\" (refused unless planned with --takeover)"

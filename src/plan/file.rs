@@ -21,7 +21,7 @@
 //!
 //! ```text
 //! offset 0   8 bytes  magic  b"ECSPLAN\0"
-//! offset 8   u16      format version (FORMAT_VERSION = 3)
+//! offset 8   u16      format version (FORMAT_VERSION = 4)
 //! offset 10  u16      payload encoding id (1 = bincode 2.0.1 serde API,
 //!                     config::standard(): little-endian, varint integers)
 //! offset 12  u8       protection (0 = none: unsigned, plain;
@@ -93,7 +93,8 @@
 //!   key derivation does, as reminders.
 //! * Version history: 2 = 85-byte header, optional HMAC keyed with the raw
 //!   key, payload always in clear; 3 = 117-byte header, keyed files encrypted,
-//!   HKDF-derived keys, key id.
+//!   HKDF-derived keys, key id; 4 = the same layout, `State` gained a rule's
+//!   `ENABLED_WITH_ALL_CLOUDTRAIL_MANAGEMENT_EVENTS`.
 //! * Readers accept exactly one format version; there is no migration. Plan
 //!   files are short-lived artefacts: re-run `ecsched plan` with the new
 //!   version.
@@ -117,7 +118,7 @@ use super::Plan;
 /// The 8 bytes every plan file starts with.
 pub const MAGIC: [u8; 8] = *b"ECSPLAN\0";
 /// The only format version this build reads and writes.
-pub const FORMAT_VERSION: u16 = 3;
+pub const FORMAT_VERSION: u16 = 4;
 /// Payload encoding id: bincode 2.0.1 serde API with `config::standard()`.
 pub const ENCODING_BINCODE2_STANDARD: u16 = 1;
 /// Protection kind: none (unsigned, payload in clear; key id, nonce and signature all zeros).
@@ -938,7 +939,7 @@ mod tests {
             let stored = &bytes[HEADER_LEN..];
             assert_eq!(HEADER_LEN, 117);
             assert_eq!(&bytes[0..8], b"ECSPLAN\0");
-            assert_eq!(&bytes[8..10], &3u16.to_le_bytes());
+            assert_eq!(&bytes[8..10], &4u16.to_le_bytes());
             assert_eq!(&bytes[10..12], &1u16.to_le_bytes());
             assert_eq!(&bytes[45..53], &(stored.len() as u64).to_le_bytes());
             assert_eq!(&bytes[53..85], Sha256::digest(stored).as_slice());
@@ -1005,7 +1006,7 @@ mod tests {
             .collect();
         assert_eq!(
             (FORMAT_VERSION, digest.as_str()),
-            (3, PINNED_PAYLOAD_SHA256),
+            (4, PINNED_PAYLOAD_SHA256),
             "the plan payload shape changed: bump FORMAT_VERSION and update PINNED_PAYLOAD_SHA256"
         );
     }
@@ -1024,12 +1025,12 @@ mod tests {
             .collect();
         assert_eq!(
             (FORMAT_VERSION, digest.as_str()),
-            (3, PINNED_KEYED_FILE_SHA256),
+            (4, PINNED_KEYED_FILE_SHA256),
             "the keyed plan file changed: bump FORMAT_VERSION and update PINNED_KEYED_FILE_SHA256"
         );
     }
     const PINNED_KEYED_FILE_SHA256: &str =
-        "e9968e0f64a371984297f264da85677e768ba1080d5d441ae97a0fe4c2128bd5";
+        "630adfcc04f8c9e4094cec2e421695cda4dc3d9b3757b49b2751c93e03e65836";
 
     /// A file the exhaustive tests corrupt, the key it is read with, and a label.
     type Case = (Vec<u8>, Option<&'static [u8]>, &'static str);
