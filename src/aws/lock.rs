@@ -678,7 +678,19 @@ impl Store<'_> {
         format!("lock object s3://{}/{key}", self.bucket)
     }
 
+    /// A conditional write (`If-None-Match: *`). A 409 is retried here, a few
+    /// times; [`Put::Conflict`] means S3 kept answering it.
     async fn put_if_absent(&self, key: &str, body: &[u8]) -> Result<Put, AwsError> {
+        for _ in 0..CONFLICT_RETRIES {
+            match self.put_if_absent_once(key, body).await? {
+                Put::Conflict => tokio::time::sleep(CONFLICT_DELAY).await,
+                done => return Ok(done),
+            }
+        }
+        self.put_if_absent_once(key, body).await
+    }
+
+    async fn put_if_absent_once(&self, key: &str, body: &[u8]) -> Result<Put, AwsError> {
         // Each call is one expression building and sending the request, so the
         // gate can take a closure that rebuilds it per attempt.
         let sent = self
@@ -743,7 +755,19 @@ impl Store<'_> {
         Ok(Some(Object { body, etag }))
     }
 
+    /// A (conditional, with `if_match`) delete. A 409 is retried here, a few
+    /// times; [`Delete::Conflict`] means S3 kept answering it.
     async fn delete(&self, key: &str, if_match: Option<&str>) -> Result<Delete, AwsError> {
+        for _ in 0..CONFLICT_RETRIES {
+            match self.delete_once(key, if_match).await? {
+                Delete::Conflict => tokio::time::sleep(CONFLICT_DELAY).await,
+                done => return Ok(done),
+            }
+        }
+        self.delete_once(key, if_match).await
+    }
+
+    async fn delete_once(&self, key: &str, if_match: Option<&str>) -> Result<Delete, AwsError> {
         let sent = self
             .gate
             .call(Op::s3("DeleteObject"), || {
@@ -873,17 +897,11 @@ async fn release_in(store: &Store<'_>, held: &HeldLock) -> Result<Released, AwsE
             Some((_, read_etag)) => etag = read_etag,
         }
     }
-    let mut conflicts = 0;
     let mut rereads = 0;
     loop {
         let changed = match store.delete(key, etag.as_deref()).await? {
             Delete::Deleted => return Ok(Released::Deleted),
             Delete::Missing => return Ok(Released::AlreadyGone),
-            Delete::Conflict if conflicts < CONFLICT_RETRIES => {
-                conflicts += 1;
-                tokio::time::sleep(CONFLICT_DELAY).await;
-                continue;
-            }
             Delete::Changed => true,
             Delete::Conflict => false,
         };
@@ -932,23 +950,14 @@ async fn break_in(store: &Store<'_>, spec: &LockSpec, id: &str) -> Result<LockIn
             holder: Box::new(info),
         });
     }
-    let mut conflicts = 0;
-    loop {
-        match store
-            .delete(&spec.key, etag.as_deref())
-            .await
-            .map_err(aws)?
-        {
-            // Gone either way: what was asked.
-            Delete::Deleted | Delete::Missing => return Ok(info),
-            Delete::Conflict if conflicts < CONFLICT_RETRIES => {
-                conflicts += 1;
-                tokio::time::sleep(CONFLICT_DELAY).await;
-            }
-            Delete::Conflict | Delete::Changed => {
-                return Err(LockError::Changed { spec: spec.clone() });
-            }
-        }
+    match store
+        .delete(&spec.key, etag.as_deref())
+        .await
+        .map_err(aws)?
+    {
+        // Gone either way: what was asked.
+        Delete::Deleted | Delete::Missing => Ok(info),
+        Delete::Conflict | Delete::Changed => Err(LockError::Changed { spec: spec.clone() }),
     }
 }
 
@@ -977,20 +986,19 @@ async fn claim_in(
         ..info.clone()
     };
     let body = record.to_json();
-    let mut conflicts = 0;
-    loop {
-        match store.put_if_absent(&key, &body).await.map_err(aws)? {
-            Put::Created { .. } => return Ok(true),
-            Put::Conflict if conflicts < CONFLICT_RETRIES => {
-                conflicts += 1;
-                tokio::time::sleep(CONFLICT_DELAY).await;
-            }
-            Put::Exists | Put::Conflict => {
-                // Ours already (an earlier attempt whose response was lost)?
-                let existing = store.read(&key).await.map_err(aws)?;
-                return Ok(existing.is_some_and(|(h, _)| h.id == info.id));
-            }
-        }
+    let put = store.put_if_absent(&key, &body).await.map_err(aws)?;
+    if let Put::Created { .. } = put {
+        return Ok(true);
+    }
+    // Ours already (an earlier attempt whose response was lost)?
+    match store.read(&key).await.map_err(aws)? {
+        Some((h, _)) => Ok(h.id == info.id),
+        // Nothing there although S3 kept answering 409: not "claimed by
+        // someone else", which would refuse the plan for a wrong reason.
+        None => Err(aws(AwsError::Runtime(format!(
+            "PutObject for {} kept answering 409 ConditionalRequestConflict with no record there",
+            store.resource(&key)
+        )))),
     }
 }
 
@@ -1003,8 +1011,8 @@ async fn unclaim_in(
     info: &LockInfo,
 ) -> Result<bool, AwsError> {
     let key = spec.plan_key(plan_id);
-    let mut conflicts = 0;
-    loop {
+    // Read, then delete what was read: twice at most (the record rewritten in between).
+    for _ in 0..2 {
         let etag = match store.read(&key).await? {
             None => return Ok(true),
             Some((h, _)) if h.id != info.id => return Ok(false),
@@ -1012,13 +1020,11 @@ async fn unclaim_in(
         };
         match store.delete(&key, etag.as_deref()).await? {
             Delete::Deleted | Delete::Missing => return Ok(true),
-            Delete::Conflict | Delete::Changed if conflicts < CONFLICT_RETRIES => {
-                conflicts += 1;
-                tokio::time::sleep(CONFLICT_DELAY).await;
-            }
-            Delete::Conflict | Delete::Changed => return Ok(false),
+            Delete::Changed => continue,
+            Delete::Conflict => return Ok(false),
         }
     }
+    Ok(false)
 }
 
 // ---- the component ----------------------------------------------------------------------
@@ -1595,17 +1601,17 @@ mod tests {
 
     #[tokio::test]
     async fn a_conflicting_write_in_flight_is_retried() {
+        // 409 twice (a competing conditional write in flight), then the write is ours:
+        // retried where the request is made, without reading the object in between.
         let conflict = mock!(Client::put_object)
             .sequence()
             .http_status(409, Some(CONFLICT.to_string()))
+            .times(2)
             .build();
-        // The competing write lost (or was a delete): nothing there.
-        let gone = mock!(Client::get_object)
-            .then_error(|| GetObjectError::NoSuchKey(NoSuchKey::builder().build()));
         let ok = mock!(Client::put_object)
             .then_output(|| PutObjectOutput::builder().e_tag("\"ours\"").build());
         let gate = Gate::unlimited();
-        let s = store(client(&[&conflict, &gone, &ok]), &gate);
+        let s = store(client(&[&conflict, &ok]), &gate);
         let held = acquire_in(
             &s,
             &spec(),
@@ -1619,7 +1625,24 @@ mod tests {
         assert_eq!(held.etag.as_deref(), Some("\"ours\""));
         assert_eq!(held.region(), "eu-west-1");
         assert_eq!(held.info().operation.as_deref(), Some("delete"));
-        assert_eq!(ok.num_calls(), 1);
+        assert_eq!((conflict.num_calls(), ok.num_calls()), (2, 1));
+    }
+
+    #[tokio::test]
+    async fn a_claim_that_s3_keeps_refusing_with_409_is_an_error_not_someone_elses_claim() {
+        let conflict = mock!(Client::put_object)
+            .sequence()
+            .http_status(409, Some(CONFLICT.to_string()))
+            .times(CONFLICT_RETRIES as usize + 1)
+            .build();
+        let gone = mock!(Client::get_object)
+            .then_error(|| GetObjectError::NoSuchKey(NoSuchKey::builder().build()));
+        let gate = Gate::unlimited();
+        let s = store(client(&[&conflict, &gone]), &gate);
+        let err = claim_in(&s, &spec(), "9f3c", &holder("ours"))
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("kept answering 409"), "{err}");
     }
 
     #[tokio::test]
