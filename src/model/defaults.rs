@@ -14,6 +14,14 @@ use super::{DEFAULT_EVENT_BUS, DEFAULT_ROLE, DEFAULT_SCHEDULE_GROUP, RetryPolicy
 
 /// Scheduler's default timezone.
 pub const TIMEZONE: &str = "UTC";
+/// A schedule's state unless `state:` says otherwise.
+pub const SCHEDULE_STATE: ScheduleState = ScheduleState::Enabled;
+/// What Scheduler does after a schedule's last run unless told.
+pub const ACTION_AFTER_COMPLETION: ActionAfterCompletion = ActionAfterCompletion::None;
+/// A schedule's flexible time window unless `flexibleTimeWindow:` is given.
+pub const WINDOW_MODE: FlexibleTimeWindowMode = FlexibleTimeWindowMode::Off;
+/// `assignPublicIp` of an awsvpc configuration unless given (AWS's default).
+pub const ASSIGN_PUBLIC_IP: AssignPublicIp = AssignPublicIp::Disabled;
 
 /// The id of a rule's target: explicit, else the rule's name for the first
 /// target (ecschedule's default) and `NAME-2`, `NAME-3`, … for the others.
@@ -61,7 +69,7 @@ fn filled_retry(r: &Option<RawRetryPolicy>) -> Option<RawRetryPolicy> {
 fn fill_network(n: &mut Option<RawNetworkConfiguration>) {
     if let Some(n) = n {
         let v = &mut n.aws_vpc_configuration;
-        v.assign_public_ip.get_or_insert(AssignPublicIp::Disabled);
+        v.assign_public_ip.get_or_insert(ASSIGN_PUBLIC_IP);
         v.security_groups.get_or_insert_with(Vec::new);
     }
 }
@@ -126,11 +134,11 @@ pub fn fill(raw: &RawConfig) -> RawConfig {
         s.schedule_group
             .get_or_insert_with(|| DEFAULT_SCHEDULE_GROUP.to_string());
         s.timezone.get_or_insert_with(|| TIMEZONE.to_string());
-        s.state.get_or_insert(ScheduleState::Enabled);
+        s.state.get_or_insert(SCHEDULE_STATE);
         s.action_after_completion
-            .get_or_insert(ActionAfterCompletion::None);
+            .get_or_insert(ACTION_AFTER_COMPLETION);
         s.flexible_time_window.get_or_insert(RawFlexibleTimeWindow {
-            mode: FlexibleTimeWindowMode::Off,
+            mode: WINDOW_MODE,
             maximum_window_in_minutes: None,
         });
         s.role = Some(role(s.role.as_deref(), top_role));

@@ -118,9 +118,12 @@ pub(crate) fn ecs_target(
             AwsVpc {
                 subnets: v.subnets.clone(),
                 security_groups: v.security_groups.clone().unwrap_or_default(),
-                assign_public_ip: match v.assign_public_ip {
-                    Some(AssignPublicIp::Enabled) => "ENABLED",
-                    _ => "DISABLED",
+                assign_public_ip: match v
+                    .assign_public_ip
+                    .unwrap_or(super::defaults::ASSIGN_PUBLIC_IP)
+                {
+                    AssignPublicIp::Enabled => "ENABLED",
+                    AssignPublicIp::Disabled => "DISABLED",
                 }
                 .to_string(),
             }
@@ -214,11 +217,19 @@ fn schedule(
     ctx: &AccountContext,
 ) -> Schedule {
     let f = target_fields!(s);
-    let window = s
+    let mode = s
         .flexible_time_window
         .as_ref()
-        .filter(|w| w.mode == FlexibleTimeWindowMode::Flexible)
-        .map(|w| w.maximum_window_in_minutes.map_or(0, i32_of));
+        .map_or(super::defaults::WINDOW_MODE, |w| w.mode);
+    let window = match mode {
+        FlexibleTimeWindowMode::Off => None,
+        FlexibleTimeWindowMode::Flexible => Some(
+            s.flexible_time_window
+                .as_ref()
+                .and_then(|w| w.maximum_window_in_minutes)
+                .map_or(0, i32_of),
+        ),
+    };
     Schedule {
         name: s.name.clone(),
         group: non_empty(&s.schedule_group)
@@ -228,14 +239,17 @@ fn schedule(
         timezone: non_empty(&s.timezone).unwrap_or_else(|| super::defaults::TIMEZONE.to_string()),
         start_date: s.start_date.as_deref().and_then(normalize_date),
         end_date: s.end_date.as_deref().and_then(normalize_date),
-        state: match s.state {
-            Some(ScheduleState::Disabled) => State::Disabled,
-            _ => State::Enabled,
+        state: match s.state.unwrap_or(super::defaults::SCHEDULE_STATE) {
+            ScheduleState::Enabled => State::Enabled,
+            ScheduleState::Disabled => State::Disabled,
         },
         flexible_window_minutes: window,
-        action_after_completion: match s.action_after_completion {
-            Some(ActionAfterCompletion::Delete) => "DELETE",
-            _ => "NONE",
+        action_after_completion: match s
+            .action_after_completion
+            .unwrap_or(super::defaults::ACTION_AFTER_COMPLETION)
+        {
+            ActionAfterCompletion::None => "NONE",
+            ActionAfterCompletion::Delete => "DELETE",
         }
         .to_string(),
         kms_key_arn: non_empty(&s.kms_key_arn),
