@@ -1117,6 +1117,15 @@ fn validate_next_prints_fire_times_in_the_schedule_timezone() {
         - name: past
           scheduleExpression: at(2020-01-01T00:00:00)
           taskDefinition: job-a
+        - name: paused
+          scheduleExpression: rate(1 hour)
+          state: DISABLED
+          taskDefinition: job-a
+        rules:
+        - name: off
+          scheduleExpression: rate(1 day)
+          disabled: true
+          taskDefinition: job-a
         ",
     );
     // Saturday 2026-03-07 21:00 in Tokyo; New York switches to EDT on Sunday 2026-03-08.
@@ -1124,6 +1133,8 @@ fn validate_next_prints_fire_times_in_the_schedule_timezone() {
         .args(["-c", "ecsched.yaml", "validate", "--next", "3"])
         .stdout(
             "
+            rule off: rate(1 day) (UTC)
+              (disabled: does not fire)
             schedule nightly/tokyo: cron(0 9 * * ? *) (Asia/Tokyo)
               2026-03-08T09:00:00+09:00  (2026-03-08T00:00:00Z)
               2026-03-09T09:00:00+09:00  (2026-03-09T00:00:00Z)
@@ -1136,9 +1147,11 @@ fn validate_next_prints_fire_times_in_the_schedule_timezone() {
               2026-03-10T03:00:00+09:00  (2026-03-09T18:00:00Z)
             schedule default/past: at(2020-01-01T00:00:00) (UTC)
               (no future fire time)
+            schedule default/paused: rate(1 hour) (UTC)
+              (disabled: does not fire)
             ",
         )
-        .stderr("ecsched.yaml: valid (0 rules, 4 schedules)\n")
+        .stderr("ecsched.yaml: valid (1 rule, 5 schedules)\n")
         .success();
     tripwire.assert_untouched("validate --next");
 }

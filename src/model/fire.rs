@@ -18,6 +18,10 @@ pub fn listing(raw: &RawConfig, now: DateTime<Utc>, n: usize) -> String {
             continue;
         };
         out.push_str(&format!("rule {}: {} (UTC)\n", r.name, e));
+        if r.disabled == Some(true) {
+            out.push_str("  (disabled: does not fire)\n");
+            continue;
+        }
         for t in e.next_fire_times(now, chrono_tz::UTC, n) {
             out.push_str(&format!(
                 "  {}\n",
@@ -36,6 +40,10 @@ pub fn listing(raw: &RawConfig, now: DateTime<Utc>, n: usize) -> String {
             .as_deref()
             .unwrap_or(super::DEFAULT_SCHEDULE_GROUP);
         out.push_str(&format!("schedule {group}/{}: {} ({tz_name})\n", s.name, e));
+        if s.state == Some(crate::config::raw::ScheduleState::Disabled) {
+            out.push_str("  (disabled: does not fire)\n");
+            continue;
+        }
         // Scheduler fires only between startDate and endDate.
         let bound = |d: &Option<String>| {
             d.as_deref()
