@@ -388,8 +388,11 @@ async fn verify_and_execute_unlocked(
             .await
         {
             Ok(true) => events.info("Nothing was written: the plan is not recorded as applied."),
+            // Another run's record: not ours to withdraw.
             Ok(false) => {}
-            Err(e) => events.info(&format!("warning: {e}")),
+            Err(e) => events.info(&format!(
+                "warning: nothing was written, but the plan is still recorded as applied ({e}); make a new plan"
+            )),
         }
     }
     Ok(Ok(Applied::Report(report)))

@@ -808,8 +808,19 @@ fn a_signal_before_the_first_write_leaves_the_plan_applicable() {
     let (stderr, status) = run_and_signal(child, "INT", |line| {
         let took = line.starts_with("Took the lock");
         if took {
-            // The drift check of one rule takes milliseconds; then the record is written.
-            std::thread::sleep(Duration::from_secs(2));
+            // After the drift check, the record's PutObject (the second, after the lock's)
+            // reaches the proxy, which holds it 5 s: signal then.
+            let bucket = lock
+                .trim_start_matches("s3://")
+                .split('/')
+                .next()
+                .unwrap_or("");
+            let put = format!("PUT /{bucket}/*");
+            let deadline = Instant::now() + Duration::from_secs(60);
+            while proxy.stats().op(&put).seen < 2 {
+                assert!(Instant::now() < deadline, "the record was never written");
+                std::thread::sleep(Duration::from_millis(20));
+            }
         }
         took
     });

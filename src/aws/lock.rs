@@ -993,17 +993,19 @@ async fn claim_in(
     // Ours already (an earlier attempt whose response was lost)?
     match store.read(&key).await.map_err(aws)? {
         Some((h, _)) => Ok(h.id == info.id),
-        // Nothing there although S3 kept answering 409: not "claimed by
-        // someone else", which would refuse the plan for a wrong reason.
+        // Nothing there although the conditional write did not succeed (S3
+        // kept answering 409, or the record vanished after a 412): not
+        // "claimed by someone else", which would refuse the plan wrongly.
         None => Err(aws(AwsError::Runtime(format!(
-            "PutObject for {} kept answering 409 ConditionalRequestConflict with no record there",
+            "PutObject for {} did not succeed (409 or 412), yet no record is there",
             store.resource(&key)
         )))),
     }
 }
 
 /// Deletes the applied-plan record of `plan_id` if it is `info`'s (see
-/// [`Locks::unclaim_plan`]); `false` when it is someone else's.
+/// [`Locks::unclaim_plan`]); `false` when it is someone else's. A record of
+/// ours that S3 would not let go is an error.
 async fn unclaim_in(
     store: &Store<'_>,
     spec: &LockSpec,
@@ -1021,10 +1023,13 @@ async fn unclaim_in(
         match store.delete(&key, etag.as_deref()).await? {
             Delete::Deleted | Delete::Missing => return Ok(true),
             Delete::Changed => continue,
-            Delete::Conflict => return Ok(false),
+            Delete::Conflict => break,
         }
     }
-    Ok(false)
+    Err(AwsError::Runtime(format!(
+        "DeleteObject for {} kept failing (409, or rewritten meanwhile)",
+        store.resource(&key)
+    )))
 }
 
 // ---- the component ----------------------------------------------------------------------
@@ -1642,7 +1647,11 @@ mod tests {
         let err = claim_in(&s, &spec(), "9f3c", &holder("ours"))
             .await
             .unwrap_err();
-        assert!(err.to_string().contains("kept answering 409"), "{err}");
+        assert!(
+            err.to_string()
+                .contains("did not succeed (409 or 412), yet no record is there"),
+            "{err}"
+        );
     }
 
     #[tokio::test]
@@ -1705,6 +1714,46 @@ mod tests {
             Released::Deleted
         );
         assert_eq!(del.num_calls(), 1);
+    }
+
+    #[tokio::test]
+    async fn unclaim_deletes_only_our_own_record_and_says_when_it_cannot() {
+        let gate = Gate::unlimited();
+        // Ours: deleted on the ETag read.
+        let get = mock!(Client::get_object).then_output(|| body_of(&holder("ours")));
+        let del = mock!(Client::delete_object)
+            .match_requests(|r| {
+                r.if_match() == Some("\"etag-of-holder\"")
+                    && r.key() == Some("ecsched/prod.lock.plans/9f3c")
+            })
+            .then_output(|| DeleteObjectOutput::builder().build());
+        let s = store(client(&[&get, &del]), &gate);
+        assert!(
+            unclaim_in(&s, &spec(), "9f3c", &holder("ours"))
+                .await
+                .unwrap()
+        );
+        assert_eq!(del.num_calls(), 1);
+        // Another run's: left alone.
+        let get = mock!(Client::get_object).then_output(|| body_of(&holder("theirs")));
+        let s = store(client(&[&get]), &gate);
+        assert!(
+            !unclaim_in(&s, &spec(), "9f3c", &holder("ours"))
+                .await
+                .unwrap()
+        );
+        // Ours, but S3 keeps answering 409: an error, never "not ours".
+        let get = mock!(Client::get_object).then_output(|| body_of(&holder("ours")));
+        let del = mock!(Client::delete_object)
+            .sequence()
+            .http_status(409, Some(CONFLICT.to_string()))
+            .times(CONFLICT_RETRIES as usize + 1)
+            .build();
+        let s = store(client(&[&get, &del]), &gate);
+        let err = unclaim_in(&s, &spec(), "9f3c", &holder("ours"))
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("kept failing"), "{err}");
     }
 
     #[tokio::test]
