@@ -230,6 +230,7 @@ cases! {
     name_too_long => "name-too-long.yaml",
     bad_rule_name_chars => "bad-rule-name-chars.yaml",
     duplicate_rule => "duplicate-rule.yaml",
+    duplicate_rule_bus_spelling => "duplicate-rule-bus-spelling.yaml",
     duplicate_schedule => "duplicate-schedule.yaml",
     duplicate_target_id => "duplicate-target-id.yaml",
     bad_task_definition_arn => "bad-task-definition-arn.yaml",

@@ -168,7 +168,11 @@ pub fn validate_parts(
     for &(i, r) in rules {
         let p = format!("/rules/{i}");
         let label = format!("rule \"{}\"", r.name);
-        let bus = r.event_bus_name.clone().unwrap_or_default();
+        // The default bus however it is written (absent, by name or ARN): one rule.
+        let bus = match r.event_bus_name.as_deref() {
+            Some(b) if !b.is_empty() && !is_default_bus(b) => b.to_string(),
+            _ => crate::config::raw::DEFAULT_EVENT_BUS.to_string(),
+        };
         let first = seen
             .entry((bus, r.name.clone()))
             .or_insert(format!("{p}/name"));
@@ -276,6 +280,17 @@ fn rule(c: &mut Ctx<'_>, raw: &RawConfig, r: &RawRule, p: &str, label: &str) {
                 &format!("{p}/eventBusName"),
                 label,
                 format!("invalid event bus name \"{bus}\""),
+            );
+        } else if let Some(region) = c.region
+            && bus.starts_with("arn:")
+            && bus.split(':').nth(3) != Some(region)
+        {
+            c.err(
+                &format!("{p}/eventBusName"),
+                label,
+                format!(
+                    "event bus \"{bus}\" is not in {region}, the config's region (remove eventBusName)"
+                ),
             );
         } else if !is_default_bus(bus) {
             c.err(
