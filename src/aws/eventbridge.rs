@@ -1242,7 +1242,56 @@ mod tests {
             "PutTargets for rule \"nightly\" was rejected: target t1: ValidationException (bad role); \
              rule \"nightly\" is partly written: PutRule succeeded before that"
         );
-        assert_eq!(tag.num_calls(), 0, "no tagging after a failed step");
+        assert_eq!(tag.num_calls(), 0, "a create is tagged by PutRule itself");
+    }
+
+    #[tokio::test]
+    async fn put_rule_creates_a_rule_with_its_tags_and_an_update_sends_none() {
+        let has =
+            |tags: &[t::Tag], k: &str, v: &str| tags.iter().any(|x| x.key() == k && x.value() == v);
+        // Create: the tags ride on PutRule, so the rule never exists without its owner.
+        let put = mock!(Client::put_rule)
+            .match_requests(move |req| {
+                has(req.tags(), TRACKING_TAG, "c1") && has(req.tags(), PLAN_ID_TAG, "p1")
+            })
+            .then_output(|| PutRuleOutput::builder().build());
+        let targets = mock!(Client::put_targets)
+            .then_output(|| PutTargetsOutput::builder().failed_entry_count(0).build());
+        let tag = mock!(Client::tag_resource).then_output(|| {
+            aws_sdk_eventbridge::operation::tag_resource::TagResourceOutput::builder().build()
+        });
+        let client = mock_client!(
+            aws_sdk_eventbridge,
+            RuleMode::MatchAny,
+            [&put, &targets, &tag]
+        );
+        rules(client)
+            .put_rule(&model_rule(), &owner(), None)
+            .await
+            .unwrap();
+        assert_eq!((put.num_calls(), tag.num_calls()), (1, 0));
+
+        // Update of an owned rule: PutRule carries no tags (AWS ignores them there).
+        let put = mock!(Client::put_rule)
+            .match_requests(|req| req.tags().is_empty())
+            .then_output(|| PutRuleOutput::builder().build());
+        let client = mock_client!(aws_sdk_eventbridge, RuleMode::MatchAny, [&put]);
+        let desired = model_rule();
+        let mut live_rule = desired.clone();
+        live_rule.description = "before".into();
+        let live = LiveRule {
+            rule: live_rule,
+            arn: "arn:aws:events:ap-northeast-3:123456789012:rule/nightly".into(),
+            tracking_id: Some("c1".into()),
+            plan_id: Some("p1".into()),
+            foreign_targets: vec![],
+            fingerprint: String::new(),
+        };
+        rules(client)
+            .put_rule(&desired, &owner(), Some(&live))
+            .await
+            .unwrap();
+        assert_eq!(put.num_calls(), 1);
     }
 
     #[tokio::test]
