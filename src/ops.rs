@@ -215,6 +215,7 @@ pub async fn make_plan(
         desired: &s.desired,
         rules_with_tags: &rules_with_tags,
         live: &read.resources,
+        groups: &read.groups,
         selection: &sel,
     })?;
     let plan = Plan {

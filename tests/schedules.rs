@@ -759,6 +759,10 @@ fn a_new_schedule_is_never_created_in_a_group_of_another_tracking_id() {
         .config("ecsched.yaml", &schedule_in("theirs"))
         .args(["apply", "--all", "--auto-approve"])
         .stdout_contains("+ schedule.theirs/mine will be created")
+        .stdout_contains(
+            "  ! its schedule group \"theirs\" is managed for trackingId \"other-team\": apply \
+             refuses to create a schedule in it (declare another group)\n",
+        )
         .stderr_contains(
             "schedule group \"theirs\" is managed for trackingId \"other-team\", not \"app\": \
              a schedule created in it would become theirs",
@@ -772,8 +776,7 @@ fn a_new_schedule_is_never_created_in_a_group_of_another_tracking_id() {
         .args(["plan", "--all", "-out", "plan.bin"])
         .stdout_contains("+ schedule.racing/mine will be created")
         .stdout_contains(
-            "  ! creates its schedule group \"racing\" (tagged for trackingId \"app\") unless it \
-             exists; apply refuses a group managed for another trackingId\n",
+            "  ! creates its schedule group \"racing\", tagged for trackingId \"app\"\n",
         )
         .success();
     em.block_on(create_group(&em, "racing", &[(TRACKING_TAG, "other-team")]));

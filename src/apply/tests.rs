@@ -100,6 +100,7 @@ impl Backend for Memory {
         Ok(LiveRead {
             resources: resources.iter().filter_map(|a| self.live(a)).collect(),
             skipped: vec![],
+            groups: vec![],
         })
     }
 

@@ -110,6 +110,11 @@ impl Aws {
             out.resources.extend(rules.rules.into_iter().map(from_rule));
             out.resources
                 .extend(schedules.schedules.into_iter().map(from_schedule));
+            out.groups = schedules
+                .groups
+                .into_iter()
+                .map(|(group, exists)| crate::plan::GroupSeen { group, exists })
+                .collect();
             out.skipped
                 .extend(rules.skipped.into_iter().map(|s| Skipped {
                     what: format!("rule {}", s.name),

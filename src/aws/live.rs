@@ -60,6 +60,9 @@ pub struct LiveSchedules {
     /// Sorted by (group, name).
     pub schedules: Vec<LiveSchedule>,
     pub skipped: Vec<SkippedRule>,
+    /// Each (non-default) group of a named schedule that no schedule read was
+    /// in: `None` when it does not exist, else its tracking tag.
+    pub groups: Vec<(String, Option<Option<String>>)>,
 }
 
 /// How one task ended (or where it was when waiting timed out).

@@ -171,25 +171,35 @@ impl Schedules {
         }
     }
 
-    /// A schedule group as `claim-group` sees it: its tracking tag and the
-    /// schedules in it (name, target ARN); `None` when it does not exist.
-    pub(crate) async fn read_group(&self, group: &str) -> AwsResult<Option<ScheduleGroup>> {
+    /// Whether `group` exists (`None`: it does not; GetScheduleGroup, as the
+    /// tag API answers for missing groups too) and its tracking tag.
+    async fn group_state(&self, group: &str) -> AwsResult<Option<Option<String>>> {
+        if group == DEFAULT_SCHEDULE_GROUP {
+            return Ok(Some(None));
+        }
         let req = self.client.get_schedule_group().name(group);
         match self
             .gate
             .call(Op::scheduler("GetScheduleGroup"), || req.clone().send())
             .await
         {
-            Ok(_) => {}
+            Ok(_) => Ok(Some(self.group_tracking(group).await?)),
             Err(e)
                 if e.as_service_error()
                     .is_some_and(|s| s.is_resource_not_found_exception()) =>
             {
-                return Ok(None);
+                Ok(None)
             }
-            Err(e) => return Err(AwsError::api("GetScheduleGroup", group_resource(group), e)),
+            Err(e) => Err(AwsError::api("GetScheduleGroup", group_resource(group), e)),
         }
-        let tracking_id = self.group_tracking(group).await?;
+    }
+
+    /// A schedule group as `claim-group` sees it: its tracking tag and the
+    /// schedules in it (name, target ARN); `None` when it does not exist.
+    pub(crate) async fn read_group(&self, group: &str) -> AwsResult<Option<ScheduleGroup>> {
+        let Some(tracking_id) = self.group_state(group).await? else {
+            return Ok(None);
+        };
         let mut schedules: Vec<(String, Option<String>)> = self
             .list_schedules(Some(group))
             .await?
@@ -304,6 +314,17 @@ impl Schedules {
                 });
             }
         }
+        // Declared groups no schedule read is in: what a create there meets.
+        let read_groups: HashSet<&str> = jobs.iter().map(|(g, _)| g.as_str()).collect();
+        let unseen: BTreeSet<&str> = names
+            .iter()
+            .map(|(g, _)| g.as_str())
+            .filter(|g| *g != DEFAULT_SCHEDULE_GROUP && !read_groups.contains(g))
+            .collect();
+        let mut groups = Vec::new();
+        for group in unseen {
+            groups.push((group.to_string(), self.group_state(group).await?));
+        }
         let (outputs, tracking) = self.get_all(jobs, true, progress).await?;
         let mut schedules = Vec::new();
         for (group, name, out) in outputs {
@@ -327,7 +348,11 @@ impl Schedules {
             (&a.schedule.group, &a.schedule.name).cmp(&(&b.schedule.group, &b.schedule.name))
         });
         skipped.sort_by(|a, b| a.name.cmp(&b.name));
-        Ok(LiveSchedules { schedules, skipped })
+        Ok(LiveSchedules {
+            schedules,
+            skipped,
+            groups,
+        })
     }
 
     /// Exactly the named schedules (`(group, name)`), in parallel, without

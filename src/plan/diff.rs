@@ -200,6 +200,8 @@ pub struct DiffInput<'a> {
     /// Rules whose config declares `tags:` (only then are tags compared).
     pub rules_with_tags: &'a HashSet<String>,
     pub live: &'a [LiveResource],
+    /// Declared groups without live schedules (see [`super::GroupSeen`]).
+    pub groups: &'a [super::GroupSeen],
     pub selection: &'a PlanSelection,
 }
 
@@ -279,14 +281,15 @@ fn unmanaged_reason(have: &LiveResource, tracking: &str) -> LeftAloneReason {
     }
 }
 
-/// What creating a schedule does to its (non-default) group, as far as the
-/// live schedules read show it: nothing to say when schedules of this
-/// trackingId are in it; otherwise the plan says that apply creates the group
-/// (tagged for this trackingId) when missing, or what it finds there. Apply
-/// never creates a schedule in a group managed for another trackingId.
+/// What creating a schedule does to its (non-default) group, as the read
+/// found it (a live schedule in it, else the group itself): nothing to say
+/// when it is managed for this trackingId; otherwise that apply creates it
+/// (tagged for this trackingId), that it is not managed, or that it is another
+/// trackingId's — where apply refuses to create a schedule.
 fn create_group_note(
     address: &Address,
     live: &BTreeMap<Address, &LiveResource>,
+    groups: &[super::GroupSeen],
     tracking: &str,
 ) -> Option<String> {
     let Address::Schedule { group, .. } = address else {
@@ -295,18 +298,30 @@ fn create_group_note(
     if group == DEFAULT_SCHEDULE_GROUP {
         return None;
     }
-    let owner = live.iter().find_map(|(a, l)| match a {
-        Address::Schedule { group: g, .. } if g == group => Some(l.tracking_id.as_deref()),
-        _ => None,
-    });
+    let owner = live
+        .iter()
+        .find_map(|(a, l)| match a {
+            Address::Schedule { group: g, .. } if g == group => Some(Some(l.tracking_id.clone())),
+            _ => None,
+        })
+        .or_else(|| {
+            groups
+                .iter()
+                .find(|g| g.group == *group)
+                .map(|g| g.exists.clone())
+        });
     match owner {
-        Some(Some(t)) if t == tracking => None,
-        Some(Some(other)) => Some(format!(
+        Some(Some(Some(t))) if t == tracking => None,
+        Some(Some(Some(other))) => Some(format!(
             "its schedule group \"{group}\" is managed for trackingId \"{other}\": apply refuses to create a schedule in it (declare another group)"
         )),
-        Some(None) => Some(format!(
+        Some(Some(None)) => Some(format!(
             "its schedule group \"{group}\" is not managed by ecsched: the schedule is created but never pruned (ecsched claim-group makes it managed)"
         )),
+        Some(None) => Some(format!(
+            "creates its schedule group \"{group}\", tagged for trackingId \"{tracking}\""
+        )),
+        // Not read (a plan made without the group read): what apply will do.
         None => Some(format!(
             "creates its schedule group \"{group}\" (tagged for trackingId \"{tracking}\") unless it exists; apply refuses a group managed for another trackingId"
         )),
@@ -338,7 +353,7 @@ pub fn compute(input: &DiffInput<'_>) -> Result<ChangeSet, SelectError> {
                 address: address.clone(),
                 digest: None,
             });
-            let notes = create_group_note(&address, &live, tracking)
+            let notes = create_group_note(&address, &live, input.groups, tracking)
                 .into_iter()
                 .collect();
             out.changes.push(ResourceChange {
@@ -541,6 +556,7 @@ mod tests {
             desired: d,
             rules_with_tags: &HashSet::new(),
             live,
+            groups: &[],
             selection: &sel,
         })
     }
@@ -662,6 +678,7 @@ mod tests {
             desired: &d,
             rules_with_tags: &with,
             live: &[l],
+            groups: &[],
             selection: &PlanSelection {
                 rules: vec!["a".into()],
                 ..PlanSelection::default()
@@ -800,5 +817,27 @@ mod tests {
         ));
         assert!(notes(Some(None))[0][0].contains("is not managed by ecsched"));
         assert!(notes(None)[1].is_empty());
+        // No live schedule in the group, but the group itself was read.
+        let address = Address::Schedule {
+            group: "g".into(),
+            name: "new".into(),
+        };
+        let seen = |exists| {
+            let groups = [crate::plan::GroupSeen {
+                group: "g".into(),
+                exists,
+            }];
+            create_group_note(&address, &BTreeMap::new(), &groups, "c")
+        };
+        assert_eq!(
+            seen(None).as_deref(),
+            Some("creates its schedule group \"g\", tagged for trackingId \"c\"")
+        );
+        assert_eq!(seen(Some(Some("c".into()))), None);
+        assert!(
+            seen(Some(Some("x".into())))
+                .is_some_and(|n| n.contains("managed for trackingId \"x\": apply refuses"))
+        );
+        assert!(seen(Some(None)).is_some_and(|n| n.contains("is not managed by ecsched")));
     }
 }

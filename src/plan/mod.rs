@@ -257,6 +257,18 @@ pub struct Skipped {
 pub struct LiveRead {
     pub resources: Vec<LiveResource>,
     pub skipped: Vec<Skipped>,
+    /// Declared schedule groups in which no live schedule was read: whether
+    /// each exists and who manages it (what a create there would meet).
+    pub groups: Vec<GroupSeen>,
+}
+
+/// A schedule group as a plan read found it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupSeen {
+    pub group: String,
+    /// `None`: the group does not exist; `Some(tracking)`: it does, tagged
+    /// for that trackingId (or untagged).
+    pub exists: Option<Option<String>>,
 }
 
 /// What to read from AWS: for a plan, everything on the cluster plus what the
