@@ -31,6 +31,18 @@ fn group_resource(group: &str) -> String {
     format!("schedule group \"{group}\"")
 }
 
+/// Refuses a group tagged (`owner`) for a trackingId other than `tracking_id`.
+fn check_group_owner(group: &str, owner: Option<String>, tracking_id: &str) -> AwsResult<()> {
+    match owner {
+        Some(other) if other != tracking_id => Err(AwsError::ForeignGroup {
+            group: group.to_string(),
+            other,
+            tracking_id: tracking_id.to_string(),
+        }),
+        _ => Ok(()),
+    }
+}
+
 /// Scheduler operations (cheap to clone).
 #[derive(Debug, Clone)]
 pub(crate) struct Schedules {
@@ -417,70 +429,43 @@ impl Schedules {
     }
 
     async fn create_group_if_missing(&self, group: &str, tracking_id: &str) -> AwsResult<bool> {
-        let req = self.client.get_schedule_group().name(group);
+        if let Some(owner) = self.group_state(group).await? {
+            return check_group_owner(group, owner, tracking_id).map(|()| false);
+        }
+        let tag = t::Tag::builder()
+            .key(TRACKING_TAG)
+            .value(tracking_id)
+            .build()
+            .map_err(|e| AwsError::InvalidRequest {
+                operation: "CreateScheduleGroup",
+                resource: group_resource(group),
+                message: e.to_string(),
+            })?;
+        let req = self
+            .client
+            .create_schedule_group()
+            .name(group)
+            .tags(tag)
+            .client_token(self.gate.idempotency_token());
         match self
             .gate
-            .call(Op::scheduler("GetScheduleGroup"), || req.clone().send())
+            .call(Op::scheduler("CreateScheduleGroup"), || req.clone().send())
             .await
         {
-            Ok(_) => self
-                .check_group_owner(group, tracking_id)
-                .await
-                .map(|()| false),
+            Ok(_) => Ok(true),
+            // Created meanwhile by someone else: fine if not for another trackingId.
             Err(e)
                 if e.as_service_error()
-                    .is_some_and(|s| s.is_resource_not_found_exception()) =>
+                    .is_some_and(|s| s.is_conflict_exception()) =>
             {
-                let tag = t::Tag::builder()
-                    .key(TRACKING_TAG)
-                    .value(tracking_id)
-                    .build()
-                    .map_err(|e| AwsError::InvalidRequest {
-                        operation: "CreateScheduleGroup",
-                        resource: group_resource(group),
-                        message: e.to_string(),
-                    })?;
-                let req = self
-                    .client
-                    .create_schedule_group()
-                    .name(group)
-                    .tags(tag)
-                    .client_token(self.gate.idempotency_token());
-                match self
-                    .gate
-                    .call(Op::scheduler("CreateScheduleGroup"), || req.clone().send())
-                    .await
-                {
-                    Ok(_) => Ok(true),
-                    // Created meanwhile by someone else: fine if not for another trackingId.
-                    Err(e)
-                        if e.as_service_error()
-                            .is_some_and(|s| s.is_conflict_exception()) =>
-                    {
-                        self.check_group_owner(group, tracking_id)
-                            .await
-                            .map(|()| false)
-                    }
-                    Err(e) => Err(AwsError::api(
-                        "CreateScheduleGroup",
-                        group_resource(group),
-                        e,
-                    )),
-                }
+                let owner = self.group_tracking(group).await?;
+                check_group_owner(group, owner, tracking_id).map(|()| false)
             }
-            Err(e) => Err(AwsError::api("GetScheduleGroup", group_resource(group), e)),
-        }
-    }
-
-    /// Refuses a group tagged for a trackingId other than `tracking_id`.
-    async fn check_group_owner(&self, group: &str, tracking_id: &str) -> AwsResult<()> {
-        match self.group_tracking(group).await? {
-            Some(other) if other != tracking_id => Err(AwsError::ForeignGroup {
-                group: group.to_string(),
-                other,
-                tracking_id: tracking_id.to_string(),
-            }),
-            _ => Ok(()),
+            Err(e) => Err(AwsError::api(
+                "CreateScheduleGroup",
+                group_resource(group),
+                e,
+            )),
         }
     }
 
