@@ -29,18 +29,24 @@ pub struct Options<'a> {
     pub plan_file: Option<String>,
 }
 
+/// Appends `ch` as HTML-safe text: `&`, `<`, `>` as entities, line breaks as
+/// spaces (one line), `"` as an entity when `quote`.
+fn push_html(out: &mut String, ch: char, quote: bool) {
+    match ch {
+        '&' => out.push_str("&amp;"),
+        '<' => out.push_str("&lt;"),
+        '>' => out.push_str("&gt;"),
+        '"' if quote => out.push_str("&quot;"),
+        '\n' | '\r' => out.push(' '),
+        _ => out.push(ch),
+    }
+}
+
 /// `s` for HTML text (also safe as Markdown text: no tag, no entity survives).
 fn html(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for ch in s.chars() {
-        match ch {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\n' | '\r' => out.push(' '),
-            _ => out.push(ch),
-        }
+        push_html(&mut out, ch, true);
     }
     out
 }
@@ -49,16 +55,14 @@ fn html(s: &str) -> String {
 fn text(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for ch in s.chars() {
-        match ch {
-            '\\' | '`' | '*' | '_' | '[' | ']' | '#' | '|' | '~' | '!' | '(' | ')' => {
-                out.push('\\');
-                out.push(ch);
-            }
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '\n' | '\r' => out.push(' '),
-            _ => out.push(ch),
+        if matches!(
+            ch,
+            '\\' | '`' | '*' | '_' | '[' | ']' | '#' | '|' | '~' | '!' | '(' | ')'
+        ) {
+            out.push('\\');
+            out.push(ch);
+        } else {
+            push_html(&mut out, ch, false);
         }
     }
     out
