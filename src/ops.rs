@@ -364,7 +364,8 @@ async fn verify_and_execute_unlocked(
             .claim_plan(held.spec(), &plan.plan_id, held.info())
             .await?
     {
-        return Err(claimed(aws, plan, source_name, held.spec()).await);
+        let by = aws.plan_claim(held.spec(), &plan.plan_id).await?;
+        return Err(claimed(plan, source_name, held.spec(), by));
     }
     events.started(plan.changes.len());
     let opts = ExecuteOptions {
@@ -400,15 +401,14 @@ async fn verify_and_execute_unlocked(
 }
 
 /// The refusal of a plan already claimed (applied) under the lock at `spec`.
-async fn claimed(aws: &Aws, plan: &Plan, source_name: &str, spec: &LockSpec) -> Error {
-    let by = match aws.plan_claim(spec, &plan.plan_id).await {
-        Ok(info) => info.map(|info| info.describe(chrono::Utc::now())),
-        Err(e) => return e.into(),
-    };
+/// `by` is the record read (who claimed it, when), if it could be read.
+fn claimed(plan: &Plan, source_name: &str, spec: &LockSpec, by: Option<LockInfo>) -> Error {
     apply::Refusal::Claimed {
         source_name: source_name.to_string(),
         record: format!("s3://{}/{}", spec.bucket(), spec.plan_key(&plan.plan_id)),
-        by: by.unwrap_or_default(),
+        by: by
+            .map(|info| info.describe(chrono::Utc::now()))
+            .unwrap_or_default(),
     }
     .into()
 }
@@ -427,9 +427,9 @@ pub async fn dry_run(
         return Ok(Err(signal));
     }
     if let Some(spec) = lock
-        && aws.plan_claim(spec, &plan.plan_id).await?.is_some()
+        && let Some(by) = aws.plan_claim(spec, &plan.plan_id).await?
     {
-        return Err(claimed(aws, plan, source_name, spec).await);
+        return Err(claimed(plan, source_name, spec, Some(by)));
     }
     Ok(Ok(()))
 }
